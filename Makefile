@@ -1,0 +1,47 @@
+# The verbs: make run, make test, make lint, make package.
+# uv is used from PATH, or installed (pinned) into .tools/ on first use; it never
+# downloads a Python: the machine's own 3.11 or 3.12 is used.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+export UV_FROZEN := 1
+
+.PHONY: help setup run test test-fast lint package image clean
+
+help:
+	@echo "make run      start the whole local stack with demo data (Ctrl-C stops it)"
+	@echo "make test     run the whole test suite (unit, component, end to end, infra)"
+	@echo "make lint     ruff, ruff format --check, mypy --strict"
+	@echo "make package  build the three Lambda zips into dist/"
+	@echo "make image    build the ECS image (needs a Docker engine)"
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+setup: $(UV)
+	$(UV) sync
+
+run: setup
+	$(UV) run query-service local up
+
+test: setup
+	$(UV) run pytest
+
+test-fast: setup
+	$(UV) run pytest tests/unit tests/component
+
+lint: setup
+	$(UV) run ruff check src tests tools
+	$(UV) run ruff format --check src tests tools
+	$(UV) run mypy
+
+package: setup
+	$(UV) run python tools/package_lambdas.py
+
+image:
+	docker build -t query-service:local .
+
+clean:
+	rm -rf .venv .tools dist .pytest_cache .mypy_cache .ruff_cache .local

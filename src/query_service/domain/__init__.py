@@ -1,0 +1,1 @@
+"""Records, queries, validation and errors. Imports nothing from AWS, FastAPI or httpx."""

@@ -1,0 +1,106 @@
+"""Problem details (RFC 9457): the one error shape every tier answers with.
+
+Each kind of failure a client can meet is one entry of ``PROBLEMS``; the API reference
+documents the same catalogue. ``detail`` is written for the caller: no exception text,
+stack trace or internal address ever goes in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    slug: str
+    status: int
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return f"/problems/{self.slug}"
+
+
+INVALID_REQUEST = ProblemType("invalid-request", 400, "Invalid request")
+NOT_FOUND = ProblemType("not-found", 404, "Not found")
+METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
+GONE = ProblemType("query-removed", 410, "Query removed")
+PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", 413, "Payload too large")
+INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error")
+UPSTREAM_FAILED = ProblemType("upstream-failed", 502, "Upstream failed")
+UPSTREAM_UNAVAILABLE = ProblemType("upstream-unavailable", 503, "Upstream unavailable")
+UPSTREAM_TIMEOUT = ProblemType("upstream-timeout", 504, "Upstream timed out")
+
+PROBLEMS: tuple[ProblemType, ...] = (
+    INVALID_REQUEST,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    GONE,
+    PAYLOAD_TOO_LARGE,
+    INTERNAL_ERROR,
+    UPSTREAM_FAILED,
+    UPSTREAM_UNAVAILABLE,
+    UPSTREAM_TIMEOUT,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass
+class Problem(Exception):
+    """An answer that is not a success. Raised anywhere, rendered at the edge."""
+
+    kind: ProblemType
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.kind.status} {self.kind.title}: {self.detail}"
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    def body(self, request_id: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.kind.uri,
+            "title": self.kind.title,
+            "status": self.kind.status,
+            "detail": self.detail,
+            "request_id": request_id,
+            "success": False,
+        }
+        if self.errors:
+            body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return body
+
+
+def invalid(errors: list[FieldError], detail: str | None = None) -> Problem:
+    """A 400 naming every offending field."""
+    if detail is None:
+        named = ", ".join(dict.fromkeys(e.field for e in errors))
+        detail = f"The request is not valid: check {named}."
+    return Problem(INVALID_REQUEST, detail, errors)
+
+
+def is_problem_body(body: object) -> bool:
+    """Whether an upstream's JSON is a problem we may relay to the caller as it is."""
+    if not isinstance(body, Mapping):
+        return False
+    status = body.get("status")
+    return (
+        isinstance(body.get("title"), str)
+        and isinstance(body.get("detail"), str)
+        and isinstance(status, int)
+        and not isinstance(status, bool)
+        and 400 <= status <= 599
+    )

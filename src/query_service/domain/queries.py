@@ -1,0 +1,242 @@
+"""The three queries, their validation rules, and the public paths that name them.
+
+Every tier (Query Lambda, ECS handler, Query Result Lambda) validates with these same
+models, so a request refused at one edge is refused at all of them with the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from query_service.domain.errors import GONE, PAYLOAD_TOO_LARGE, FieldError, Problem, invalid
+from query_service.domain.records import IDENTIFIER_PATTERN, MAX_EPOCH_MS
+
+MAX_BODY_BYTES = 16 * 1024
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+MAX_CURSOR_CHARS = 2048
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+
+IDENTIFIER_RULE = "1-128 characters of letters, digits and _ . : @ -"
+
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN, description=IDENTIFIER_RULE),
+]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"page size, 1-{MAX_LIMIT}")]
+Cursor = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=MAX_CURSOR_CHARS,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the previous page, as it was returned",
+    ),
+]
+EpochMs = Annotated[
+    int, Field(ge=0, le=MAX_EPOCH_MS, description="milliseconds since the epoch, inclusive")
+]
+
+
+class QueryKind(StrEnum):
+    USER = "user"
+    FAIL = "fail"
+    TX = "tx"
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+    @property
+    def kind(self) -> QueryKind:
+        raise NotImplementedError
+
+    @property
+    def partition(self) -> str:
+        """The key value the query reads under (one DynamoDB partition)."""
+        raise NotImplementedError
+
+    def scope(self) -> str:
+        """What a cursor is bound to: the same query, whatever the page size."""
+        fields = self.model_dump(exclude={"limit", "cursor"}, exclude_none=True)
+        return f"{self.kind.value}|" + "|".join(f"{k}={v}" for k, v in sorted(fields.items()))
+
+    def normalised(self) -> dict[str, Any]:
+        """The body forwarded upstream: defaults applied, absent options left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class UserQuery(_Query):
+    """A user's records, newest first."""
+
+    user_id: Identifier
+    since: EpochMs | None = None
+    until: EpochMs | None = None
+    ap_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> UserQuery:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError("since must not be later than until")
+        return self
+
+    @property
+    def kind(self) -> QueryKind:
+        return QueryKind.USER
+
+    @property
+    def partition(self) -> str:
+        return self.user_id
+
+
+class _TransactionQuery(_Query):
+    transaction_id: Identifier
+
+    @property
+    def partition(self) -> str:
+        return self.transaction_id
+
+
+class FailQuery(_TransactionQuery):
+    """The FAILED deliveries of a transaction, newest first."""
+
+    @property
+    def kind(self) -> QueryKind:
+        return QueryKind.FAIL
+
+
+class TxQuery(_TransactionQuery):
+    """Every delivery of a transaction, newest first."""
+
+    @property
+    def kind(self) -> QueryKind:
+        return QueryKind.TX
+
+
+Query = UserQuery | FailQuery | TxQuery
+
+QUERY_MODELS: dict[QueryKind, type[UserQuery] | type[FailQuery] | type[TxQuery]] = {
+    QueryKind.USER: UserQuery,
+    QueryKind.FAIL: FailQuery,
+    QueryKind.TX: TxQuery,
+}
+_INTEGER_FIELDS = frozenset({"limit", "since", "until"})
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRoute:
+    """A public path that runs a query; ``successor`` is set on deprecated aliases."""
+
+    path: str
+    kind: QueryKind
+    successor: str | None = None
+
+    @property
+    def deprecation_headers(self) -> dict[str, str]:
+        if self.successor is None:
+            return {}
+        return {"Deprecation": "true", "Link": f'<{self.successor}>; rel="successor-version"'}
+
+
+QUERY_ROUTES: dict[str, QueryRoute] = {
+    r.path: r
+    for r in (
+        QueryRoute("/query/user", QueryKind.USER),
+        QueryRoute("/query/fail", QueryKind.FAIL),
+        QueryRoute("/query/tx", QueryKind.TX),
+        QueryRoute("/query/failures", QueryKind.FAIL, successor="/query/fail"),
+        QueryRoute("/failed", QueryKind.FAIL, successor="/query/fail"),
+    )
+}
+QUERY_METHODS = ("GET", "POST")
+REMOVED_ROUTES: dict[str, str] = {
+    "/query/marketing": (
+        "The marketing query was removed in the ECS migration and is no longer served. "
+        "Query a user's records with /query/user or a transaction's with /query/tx."
+    ),
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    field = str(error["loc"][0]) if error.get("loc") else ""
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a field of this query"
+    if kind in {"string_pattern_mismatch", "string_too_short", "string_too_long"}:
+        if field == "cursor":
+            return "is not a cursor this service issued"
+        return f"must be {IDENTIFIER_RULE}"
+    if kind in {"int_type", "int_parsing", "int_from_float"}:
+        return "must be an integer"
+    if kind in {"greater_than_equal", "less_than_equal"}:
+        if field == "limit":
+            return f"must be between 1 and {MAX_LIMIT}"
+        return f"must be a millisecond timestamp between 0 and {MAX_EPOCH_MS}"
+    if kind == "string_type":
+        return "must be a string"
+    return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    errors = []
+    for e in exc.errors(include_url=False, include_input=False):
+        field = str(e["loc"][0]) if e["loc"] else "since"
+        errors.append(FieldError(field, _message(e)))
+    return errors
+
+
+def validate_query(kind: QueryKind, data: object) -> Query:
+    """Validate an already-decoded request. Raises a 400 Problem naming each bad field."""
+    if not isinstance(data, Mapping):
+        raise invalid([FieldError("body", "must be a JSON object")])
+    try:
+        return QUERY_MODELS[kind].model_validate(data)
+    except ValidationError as exc:
+        raise invalid(_field_errors(exc)) from None
+
+
+def parse_query_body(kind: QueryKind, body: bytes | str | None) -> Query:
+    """A POST body: at most MAX_BODY_BYTES of JSON holding one object."""
+    raw = body.encode() if isinstance(body, str) else (body or b"")
+    if len(raw) > MAX_BODY_BYTES:
+        raise body_too_large()
+    if not raw.strip():
+        raise invalid([FieldError("body", "is required: send the query as a JSON object")])
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise invalid([FieldError("body", "is not valid JSON")]) from None
+    return validate_query(kind, data)
+
+
+def parse_query_params(kind: QueryKind, params: Mapping[str, Sequence[str]]) -> Query:
+    """A GET query string, each parameter given once; integers arrive as digits."""
+    data: dict[str, object] = {}
+    repeated = [FieldError(k, "must be given once") for k, v in params.items() if len(v) > 1]
+    if repeated:
+        raise invalid(repeated)
+    for key, values in params.items():
+        value: object = values[0] if values else ""
+        if key in _INTEGER_FIELDS and isinstance(value, str) and value.isascii():
+            value = int(value) if value.isdigit() and len(value) <= 16 else value
+        data[key] = value
+    return validate_query(kind, data)
+
+
+def body_too_large() -> Problem:
+    return Problem(PAYLOAD_TOO_LARGE, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+
+
+def removed(path: str) -> Problem:
+    return Problem(GONE, REMOVED_ROUTES[path])

@@ -1,0 +1,1 @@
+"""The ECS Fargate handler: FastAPI in front of the internal API."""

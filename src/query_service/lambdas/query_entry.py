@@ -1,0 +1,174 @@
+"""Query Lambda: the public API Gateway's backend (REST proxy integration, payload 1.0).
+
+It validates at the edge with the domain's rules (a bad request never costs an ECS call),
+forwards the normalised query to the ECS handler over one pooled connection set that
+warm invocations reuse, and maps the handler's failures to problem+json.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from functools import cache
+from typing import Any, cast
+
+import orjson
+import urllib3
+
+from query_service.config import Tier, get_settings
+from query_service.domain.errors import (
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PROBLEM_CONTENT_TYPE,
+    UPSTREAM_FAILED,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNAVAILABLE,
+    Problem,
+    is_problem_body,
+)
+from query_service.domain.queries import (
+    MAX_BODY_BYTES,
+    QUERY_METHODS,
+    QUERY_ROUTES,
+    REMOVED_ROUTES,
+    body_too_large,
+    parse_query_body,
+    parse_query_params,
+    removed,
+)
+from query_service.logs import accept_request_id, configure_logging, request_id_var
+
+TIER: Tier = "query_entry"
+# Headers of the ECS handler's answer that mean something to the caller.
+_RELAYED_HEADERS = ("Deprecation", "Link", "Retry-After")
+
+configure_logging(TIER, get_settings().log_level)
+log = logging.getLogger(__name__)
+
+
+class EcsHandler:
+    """The forwarding half: one urllib3 pool for the life of the execution environment."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = urllib3.Timeout(connect=min(3.0, timeout), read=timeout)
+        self.pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False)
+
+    def call(self, method: str, path: str, body: bytes | None, request_id: str) -> dict[str, Any]:
+        headers = {"X-Request-ID": request_id}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self.pool.request(
+                method, self.base_url + path, body=body, headers=headers, timeout=self.timeout
+            )
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
+            # NewConnectionError subclasses the timeout errors: test it first.
+            raise Problem(UPSTREAM_UNAVAILABLE, "The query service is unreachable.") from None
+        except urllib3.exceptions.TimeoutError:
+            raise Problem(UPSTREAM_TIMEOUT, "The query service did not answer in time.") from None
+        except urllib3.exceptions.HTTPError:
+            raise Problem(UPSTREAM_FAILED, "The query service failed to answer.") from None
+        content_type = response.headers.get("Content-Type", "")
+        try:
+            parsed = orjson.loads(response.data) if "json" in content_type else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        ok = response.status < 400 and isinstance(parsed, dict)
+        relayable = is_problem_body(parsed) and cast(dict[str, Any], parsed)["status"] == (
+            response.status
+        )
+        if not ok and not relayable:
+            log.error(
+                "ECS handler answered something that is not our API",
+                extra={"upstream_status": response.status, "content_type": content_type[:80]},
+            )
+            raise Problem(UPSTREAM_FAILED, "The query service failed to answer.")
+        headers = {h: response.headers[h] for h in _RELAYED_HEADERS if h in response.headers}
+        headers["Content-Type"] = content_type
+        return {"statusCode": response.status, "headers": headers, "body": response.data.decode()}
+
+
+@cache
+def _ecs() -> EcsHandler:
+    settings = get_settings()
+    settings.check_production(TIER)
+    if not settings.ecs_handler_url and settings.eks_handler_url:
+        log.warning("EKS_HANDLER_URL is deprecated: set ECS_HANDLER_URL instead")
+    return EcsHandler(settings.ecs_url(), settings.timeout_for(TIER))
+
+
+def _body_bytes(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:
+            return b"\xff"  # undecodable: parsing it fails as malformed JSON
+    return body.encode() if isinstance(body, str) else b""
+
+
+def _route(event: dict[str, Any], request_id: str) -> dict[str, Any]:
+    path = event.get("path") or "/"
+    method = (event.get("httpMethod") or "GET").upper()
+    if path in REMOVED_ROUTES:
+        raise removed(path)
+    if path == "/health":
+        if method != "GET":
+            raise Problem(METHOD_NOT_ALLOWED, "/health accepts GET only.", headers={"Allow": "GET"})
+        return _ecs().call("GET", "/health", None, request_id)
+    route = QUERY_ROUTES.get(path)
+    if route is None:
+        raise Problem(NOT_FOUND, "There is no such path.")
+    if method not in QUERY_METHODS:
+        raise Problem(
+            METHOD_NOT_ALLOWED,
+            "This path accepts GET and POST only.",
+            headers={"Allow": ", ".join(QUERY_METHODS)},
+        )
+    if method == "POST":
+        raw = _body_bytes(event)
+        if len(raw) > MAX_BODY_BYTES:
+            raise body_too_large()
+        query = parse_query_body(route.kind, raw)
+    else:
+        params = event.get("multiValueQueryStringParameters") or {}
+        query = parse_query_params(route.kind, params)
+    response = _ecs().call(
+        "POST", f"/query/{query.kind.value}", orjson.dumps(query.normalised()), request_id
+    )
+    response["headers"].update(route.deprecation_headers)
+    return response
+
+
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    headers = event.get("headers") or {}
+    given = next((v for k, v in headers.items() if k.lower() == "x-request-id"), None)
+    fallback = (event.get("requestContext") or {}).get("requestId")
+    request_id = accept_request_id(given or fallback)
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    try:
+        try:
+            response = _route(event, request_id)
+        except Problem as problem:
+            response = {
+                "statusCode": problem.status,
+                "headers": {"Content-Type": PROBLEM_CONTENT_TYPE, **problem.headers},
+                "body": orjson.dumps(problem.body(request_id)).decode(),
+            }
+        response["headers"]["X-Request-ID"] = request_id
+        response["isBase64Encoded"] = False
+        log.info(
+            "request",
+            extra={
+                "method": event.get("httpMethod"),
+                "route": event.get("path"),
+                "status": response["statusCode"],
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return response
+    finally:
+        request_id_var.reset(token)

@@ -1,0 +1,1 @@
+"""DynamoDB adapters: table definitions, the read repository, projection writes."""

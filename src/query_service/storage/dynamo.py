@@ -1,0 +1,78 @@
+"""boto3 client creation and DynamoDB attribute-value conversion.
+
+The low-level client is used everywhere (not the resource API): it is faster, and the
+record shape is known, so the conversion below is all the (de)serialisation needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from query_service.config import Settings
+
+AttributeValue = dict[str, Any]
+
+
+def dynamodb_client(settings: Settings, *, timeout: float = 5.0) -> DynamoDBClient:
+    """One client per execution environment; callers cache it."""
+    config = Config(
+        connect_timeout=min(timeout, 3.0),
+        read_timeout=timeout,
+        retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=64,
+    )
+    kwargs: dict[str, Any] = {"region_name": settings.aws_default_region, "config": config}
+    if settings.dynamodb_endpoint_url:
+        kwargs["endpoint_url"] = settings.dynamodb_endpoint_url
+        # DynamoDB Local accepts any credentials; do not depend on the developer's.
+        kwargs.setdefault("aws_access_key_id", "local")
+        kwargs.setdefault("aws_secret_access_key", "local")
+    client: DynamoDBClient = boto3.client("dynamodb", **kwargs)
+    return client
+
+
+def to_attribute(value: object) -> AttributeValue:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if value is None:
+        return {"NULL": True}
+    raise TypeError(f"unsupported attribute type {type(value).__name__}")
+
+
+def to_item(values: Mapping[str, object]) -> dict[str, AttributeValue]:
+    """An item to write. None is left out, so sparse index keys stay absent."""
+    return {k: to_attribute(v) for k, v in values.items() if v is not None}
+
+
+def from_attribute(value: Mapping[str, Any]) -> object:
+    if "S" in value:
+        return value["S"]
+    if "N" in value:
+        number = Decimal(value["N"])
+        return int(number) if number == number.to_integral_value() else number
+    if "NULL" in value:
+        return None
+    if "BOOL" in value:
+        return bool(value["BOOL"])
+    if "M" in value:
+        return from_item(value["M"])
+    if "L" in value:
+        return [from_attribute(v) for v in value["L"]]
+    # Sets and binary never appear in these tables; keep them visible rather than lose them.
+    return dict(value)
+
+
+def from_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, object]:
+    return {k: from_attribute(v) for k, v in item.items()}

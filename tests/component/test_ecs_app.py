@@ -1,0 +1,224 @@
+"""The ECS handler against a real HTTP server standing in for the internal API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from query_service.config import Settings
+from query_service.ecs.app import create_app
+from tests.support import Reply, StubServer, free_port, record
+
+OK = {"items": [record()], "next_cursor": None}
+USER = {"user_id": "test_user_001", "limit": 10}
+
+
+@pytest.fixture
+def upstream() -> Iterator[StubServer]:
+    with StubServer().running() as stub:
+        yield stub
+
+
+def client_for(url: str, timeout: float = 1.0) -> TestClient:
+    return TestClient(create_app(Settings(internal_api_url=url, request_timeout=timeout)))
+
+
+@pytest.fixture
+def api(upstream: StubServer) -> Iterator[TestClient]:
+    with client_for(upstream.url) as client:
+        yield client
+
+
+def assert_problem(response: object, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert body["status"] == status and body["success"] is False
+    assert body["request_id"] == response.headers["x-request-id"]  # type: ignore[attr-defined]
+    text = response.text  # type: ignore[attr-defined]
+    for leak in ("Traceback", "127.0.0.1", "aiohttp", "Exception"):
+        assert leak not in text
+    return body  # type: ignore[no-any-return]
+
+
+def test_post_forwards_the_normalised_query_and_shapes_the_answer(
+    api: TestClient, upstream: StubServer
+) -> None:
+    upstream.reply = lambda _: Reply(200, OK)
+    response = api.post(
+        "/query/user", json={"user_id": "test_user_001"}, headers={"X-Request-ID": "req-abc"}
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": True,
+        "data": [record()],
+        "total_count": 1,
+        "next_cursor": None,
+        "message": "Found 1 record",
+    }
+    assert response.headers["x-request-id"] == "req-abc"
+    seen = upstream.seen[-1]
+    assert (seen.method, seen.path) == ("POST", "/query/user")
+    assert orjson.loads(seen.body) == {"user_id": "test_user_001", "limit": 10}
+    assert seen.headers["x-request-id"] == "req-abc"
+
+
+def test_get_form_gives_the_same_answer(api: TestClient, upstream: StubServer) -> None:
+    upstream.reply = lambda _: Reply(200, OK)
+    post = api.post("/query/fail", json={"transaction_id": "tx_002"})
+    get = api.get("/query/fail", params={"transaction_id": "tx_002"})
+    assert post.json() == get.json()
+    assert [orjson.loads(s.body) for s in upstream.seen] == [
+        {"transaction_id": "tx_002", "limit": 10}
+    ] * 2
+
+
+def test_invalid_request_ids_are_replaced(api: TestClient, upstream: StubServer) -> None:
+    upstream.reply = lambda _: Reply(200, OK)
+    response = api.post("/query/user", json=USER, headers={"X-Request-ID": "bad id\t!"})
+    assert response.headers["x-request-id"] != "bad id\t!"
+    assert len(response.headers["x-request-id"]) == 36
+
+
+@pytest.mark.parametrize("path", ["/query/failures", "/failed"])
+def test_deprecated_paths_answer_as_fail_with_headers(
+    api: TestClient, upstream: StubServer, path: str
+) -> None:
+    upstream.reply = lambda _: Reply(200, OK)
+    response = api.post(path, json={"transaction_id": "tx_002"})
+    assert response.status_code == 200
+    assert response.headers["deprecation"] == "true"
+    assert response.headers["link"] == '</query/fail>; rel="successor-version"'
+    assert upstream.seen[-1].path == "/query/fail"
+
+
+def test_marketing_is_gone(api: TestClient, upstream: StubServer) -> None:
+    body = assert_problem(api.post("/query/marketing", json={"marketing_id": "m"}), 410)
+    assert "removed" in str(body["detail"])
+    assert upstream.seen == []
+
+
+def test_bad_input_never_reaches_upstream(api: TestClient, upstream: StubServer) -> None:
+    body = assert_problem(api.post("/query/user", json={"user_id": "u", "limit": 101}), 400)
+    assert body["errors"] == [{"field": "limit", "message": "must be between 1 and 100"}]
+    assert_problem(api.post("/query/user", content=b"{oops"), 400)
+    assert_problem(api.get("/query/user", params={"user_id": "u", "limit": "x"}), 400)
+    assert upstream.seen == []
+
+
+def test_body_over_16_kib_is_413(api: TestClient, upstream: StubServer) -> None:
+    assert_problem(api.post("/query/user", content=b"{" + b" " * 20_000 + b"}"), 413)
+    assert upstream.seen == []
+
+
+def test_upstream_400_problem_is_relayed(api: TestClient, upstream: StubServer) -> None:
+    problem = {
+        "type": "/problems/invalid-request",
+        "title": "Invalid request",
+        "status": 400,
+        "detail": "The cursor is not valid for this query: start again without it.",
+        "request_id": "internal",
+        "success": False,
+        "errors": [{"field": "cursor", "message": "is not a cursor"}],
+    }
+    upstream.reply = lambda _: Reply(400, problem, content_type="application/problem+json")
+    body = assert_problem(api.post("/query/user", json=USER), 400)
+    assert body["detail"] == problem["detail"]
+    assert body["errors"] == problem["errors"]
+
+
+def test_upstream_throttling_is_503_with_retry_after(api: TestClient, upstream: StubServer) -> None:
+    problem = {
+        "type": "/problems/upstream-unavailable",
+        "title": "Upstream unavailable",
+        "status": 503,
+        "detail": "The record store is busy; retry shortly.",
+    }
+    upstream.reply = lambda _: Reply(
+        503, problem, {"Retry-After": "1"}, content_type="application/problem+json"
+    )
+    response = api.post("/query/user", json=USER)
+    assert_problem(response, 503)
+    assert response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(500, {"message": "Internal server error"}),
+        Reply(502, {"message": "Internal server error"}),
+        Reply(403, {"message": "Missing Authentication Token"}),
+        Reply(200, b"<html>not json</html>", content_type="text/html"),
+        Reply(200, b"{truncated"),
+        Reply(200, {"rows": []}),
+        Reply(200, {"items": [{"user_id": "u"}], "next_cursor": None}),
+        Reply(200, {"items": [], "next_cursor": 5}),
+        Reply(400, b"plain text", content_type="text/plain"),
+    ],
+)
+def test_upstream_garbage_and_failures_are_502(
+    api: TestClient, upstream: StubServer, reply: Reply
+) -> None:
+    upstream.reply = lambda _: reply
+    body = assert_problem(api.post("/query/user", json=USER), 502)
+    assert "Missing Authentication" not in str(body)
+
+
+def test_slow_upstream_is_504(upstream: StubServer) -> None:
+    upstream.reply = lambda _: Reply(200, OK, delay=1.0)
+    with client_for(upstream.url, timeout=0.3) as api:
+        assert_problem(api.post("/query/user", json=USER), 504)
+
+
+def test_dead_upstream_is_503() -> None:
+    with client_for(f"http://127.0.0.1:{free_port()}") as api:
+        assert_problem(api.post("/query/user", json=USER), 503)
+        ready = api.get("/health/ready")
+        assert_problem(ready, 503)
+        assert api.get("/health").status_code == 200
+
+
+def test_health_and_readiness(api: TestClient, upstream: StubServer) -> None:
+    upstream.reply = lambda _: Reply(200, {"status": "healthy"})
+    health = api.get("/health").json()
+    assert health["status"] == "healthy" and health["service"] == "query-service"
+    assert api.get("/health/ready").json() == {"status": "ready"}
+    assert upstream.seen[-1].path == "/health"
+
+
+def test_unknown_path_and_method_are_problems(api: TestClient) -> None:
+    assert_problem(api.get("/nope"), 404)
+    response = api.delete("/query/user")
+    assert_problem(response, 405)
+    assert "POST" in response.headers["allow"]
+
+
+def test_docs_are_served_without_a_cdn(api: TestClient) -> None:
+    page = api.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    for src in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        asset = page.text.split(src)[0].rsplit('"', 1)[-1] + src
+        assert api.get(asset).status_code == 200, asset
+    spec = api.get("/openapi.json").json()
+    assert {"/query/user", "/query/fail", "/query/tx", "/health"} <= spec["paths"].keys()
+    assert spec["paths"]["/query/failures"]["post"]["deprecated"] is True
+    body = spec["paths"]["/query/user"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["required"] == ["user_id"]
+
+
+def test_one_pooled_session_serves_every_request(api: TestClient, upstream: StubServer) -> None:
+    upstream.reply = lambda _: Reply(200, OK)
+    session = api.app.state.internal_client.session  # type: ignore[attr-defined]
+    for _ in range(5):
+        api.post("/query/user", json=USER)
+    assert api.app.state.internal_client.session is session  # type: ignore[attr-defined]
+
+
+def test_production_refuses_a_local_internal_api() -> None:
+    app = create_app(Settings(environment="production", internal_api_url="http://localhost:4001"))
+    with pytest.raises(Exception, match="INTERNAL_API_URL"), TestClient(app):
+        pass

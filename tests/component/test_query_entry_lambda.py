@@ -1,0 +1,164 @@
+"""The Query Lambda with API Gateway proxy events, forwarding to a real HTTP server."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from query_service.config import get_settings
+from query_service.lambdas import query_entry
+from tests.support import FakeContext, Reply, StubServer, apigw_event, free_port
+
+SUCCESS = {"success": True, "data": [], "total_count": 0, "next_cursor": None, "message": "x"}
+
+
+def configure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    query_entry._ecs.cache_clear()
+
+
+@pytest.fixture
+def ecs(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubServer]:
+    with StubServer().running() as stub:
+        configure(monkeypatch, ECS_HANDLER_URL=stub.url, REQUEST_TIMEOUT="0.5")
+        stub.reply = lambda _: Reply(200, SUCCESS)
+        yield stub
+    get_settings.cache_clear()
+    query_entry._ecs.cache_clear()
+
+
+def invoke(method: str, path: str, body: object = None, **kwargs: Any) -> dict[str, Any]:
+    raw = body if body is None or isinstance(body, str) else orjson.dumps(body).decode()
+    event = apigw_event(method, path, raw, resource="/{proxy+}", **kwargs)
+    event["pathParameters"] = {"proxy": path.lstrip("/")}
+    return query_entry.lambda_handler(event, FakeContext())
+
+
+def problem(response: dict[str, Any], status: int) -> dict[str, Any]:
+    assert response["statusCode"] == status, response
+    assert response["headers"]["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = orjson.loads(response["body"])
+    assert body["status"] == status
+    assert "127.0.0.1" not in response["body"] and "Traceback" not in response["body"]
+    return body
+
+
+def test_valid_query_is_forwarded_normalised_and_relayed(ecs: StubServer) -> None:
+    response = invoke(
+        "POST", "/query/user", {"user_id": "test_user_001"}, headers={"X-Request-ID": "req-1"}
+    )
+    assert response["statusCode"] == 200
+    assert orjson.loads(response["body"]) == SUCCESS
+    assert response["headers"]["X-Request-ID"] == "req-1"
+    seen = ecs.seen[-1]
+    assert (seen.method, seen.path) == ("POST", "/query/user")
+    assert orjson.loads(seen.body) == {"user_id": "test_user_001", "limit": 10}
+    assert seen.headers["x-request-id"] == "req-1"
+
+
+def test_without_a_request_id_api_gateways_is_used(ecs: StubServer) -> None:
+    response = invoke("GET", "/query/tx", query={"transaction_id": ["tx_1"]})
+    assert response["headers"]["X-Request-ID"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    assert ecs.seen[-1].headers["x-request-id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+def test_get_and_base64_post_forward_the_same_query(ecs: StubServer) -> None:
+    invoke("GET", "/query/fail", query={"transaction_id": ["tx_002"]})
+    encoded = base64.b64encode(b'{"transaction_id":"tx_002"}').decode()
+    invoke("POST", "/query/fail", encoded, base64=True)
+    assert ecs.seen[0].body == ecs.seen[1].body
+
+
+@pytest.mark.parametrize("path", ["/query/failures", "/failed"])
+def test_deprecated_paths(ecs: StubServer, path: str) -> None:
+    response = invoke("POST", path, {"transaction_id": "tx_002"})
+    assert response["statusCode"] == 200
+    assert response["headers"]["Deprecation"] == "true"
+    assert response["headers"]["Link"] == '</query/fail>; rel="successor-version"'
+    assert ecs.seen[-1].path == "/query/fail"
+
+
+def test_edge_validation_costs_no_ecs_call(ecs: StubServer) -> None:
+    body = problem(invoke("POST", "/query/user", {"user_id": "x" * 129}), 400)
+    assert body["errors"][0]["field"] == "user_id"
+    problem(invoke("POST", "/query/user", "{not json"), 400)
+    problem(invoke("GET", "/query/user", query={"user_id": ["a"], "limit": ["0"]}), 400)
+    assert ecs.seen == []
+
+
+def test_body_over_16_kib_is_413(ecs: StubServer) -> None:
+    problem(invoke("POST", "/query/user", "x" * (20 * 1024)), 413)
+    assert ecs.seen == []
+
+
+def test_marketing_unknown_paths_and_methods(ecs: StubServer) -> None:
+    assert "removed" in problem(invoke("POST", "/query/marketing", {}), 410)["detail"]
+    problem(invoke("GET", "/query/nothing"), 404)
+    response = invoke("DELETE", "/query/user")
+    problem(response, 405)
+    assert response["headers"]["Allow"] == "GET, POST"
+    assert ecs.seen == []
+
+
+def test_ecs_problems_pass_through(ecs: StubServer) -> None:
+    upstream = {
+        "type": "/problems/invalid-request",
+        "title": "Invalid request",
+        "status": 400,
+        "detail": "The cursor is not valid for this query.",
+        "request_id": "r",
+    }
+    ecs.reply = lambda _: Reply(400, upstream, content_type="application/problem+json")
+    assert problem(invoke("POST", "/query/user", {"user_id": "u"}), 400) == upstream
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(502, b"<html>502 Bad Gateway</html>", content_type="text/html"),
+        Reply(500, {"detail": "Internal Server Error"}),
+        Reply(200, b"{cut", content_type="application/json"),
+    ],
+)
+def test_ecs_garbage_is_502(ecs: StubServer, reply: Reply) -> None:
+    ecs.reply = lambda _: reply
+    problem(invoke("POST", "/query/user", {"user_id": "u"}), 502)
+
+
+def test_slow_ecs_is_504(ecs: StubServer) -> None:
+    ecs.reply = lambda _: Reply(200, SUCCESS, delay=1.5)
+    problem(invoke("POST", "/query/user", {"user_id": "u"}), 504)
+
+
+def test_dead_ecs_is_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(monkeypatch, ECS_HANDLER_URL=f"http://127.0.0.1:{free_port()}")
+    problem(invoke("POST", "/query/user", {"user_id": "u"}), 503)
+
+
+def test_eks_handler_url_still_works_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with StubServer().running() as stub:
+        stub.reply = lambda _: Reply(200, SUCCESS)
+        monkeypatch.delenv("ECS_HANDLER_URL", raising=False)
+        configure(monkeypatch, EKS_HANDLER_URL=stub.url)
+        with caplog.at_level(logging.WARNING):
+            assert invoke("POST", "/query/user", {"user_id": "u"})["statusCode"] == 200
+        assert "EKS_HANDLER_URL is deprecated" in caplog.text
+        assert len(stub.seen) == 1
+
+
+def test_health_is_forwarded(ecs: StubServer) -> None:
+    ecs.reply = lambda _: Reply(
+        200, {"status": "healthy", "service": "query-service", "version": "0.1.0"}
+    )
+    response = invoke("GET", "/health")
+    assert orjson.loads(response["body"])["status"] == "healthy"
+    assert ecs.seen[-1].path == "/health"

@@ -1,0 +1,119 @@
+"""The Query Result Lambda with API Gateway proxy events, against moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import orjson
+import pytest
+from botocore.exceptions import ClientError
+
+from query_service.lambdas import query_result
+from tests.component.conftest import Tables
+from tests.support import FakeContext, apigw_event, command
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def lam(tables: Tables) -> Iterator[Tables]:
+    query_result._repository.cache_clear()
+    yield tables
+    query_result._repository.cache_clear()
+
+
+def call(path: str, body: object, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    raw = body if isinstance(body, str) else orjson.dumps(body).decode()
+    event = apigw_event("POST", path, raw, resource="/query/{kind}", headers=headers)
+    event["pathParameters"] = {"kind": path.rsplit("/", 1)[-1]}
+    return query_result.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+
+
+def body(response: dict[str, Any]) -> Any:
+    return orjson.loads(response["body"])
+
+
+def header(response: dict[str, Any], name: str) -> str:
+    """Powertools answers in multiValueHeaders when the event had them, as API Gateway allows."""
+    single = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    multi = {k.lower(): v for k, v in (response.get("multiValueHeaders") or {}).items()}
+    return single.get(name.lower()) or ",".join(multi.get(name.lower(), []))
+
+
+def test_user_query_returns_items_and_a_working_cursor(lam: Tables) -> None:
+    lam.put(*(command(transaction_id=f"tx_{i}", created_at=T0 + i) for i in range(3)))
+    first = call("/query/user", {"user_id": "test_user_001", "limit": 2})
+    assert first["statusCode"] == 200
+    page = body(first)
+    assert [i["transaction_id"] for i in page["items"]] == ["tx_2", "tx_1"]
+    assert all("device_token" not in i and "payload" not in i for i in page["items"])
+    second = body(
+        call("/query/user", {"user_id": "test_user_001", "limit": 2, "cursor": page["next_cursor"]})
+    )
+    assert [i["transaction_id"] for i in second["items"]] == ["tx_0"]
+    assert second["next_cursor"] is None
+
+
+def test_fail_query_uses_the_sparse_index(lam: Tables) -> None:
+    lam.put(command(status="FAILED", error_msg="Device token invalid"), command(user_id="u2"))
+    items = body(call("/query/fail", {"transaction_id": "tx_001", "limit": 10}))["items"]
+    assert [(i["user_id"], i["error_msg"]) for i in items] == [
+        ("test_user_001", "Device token invalid")
+    ]
+
+
+def test_request_id_is_echoed(lam: Tables) -> None:
+    response = call("/query/tx", {"transaction_id": "tx_001"}, {"X-Request-ID": "req-123"})
+    assert header(response, "X-Request-ID") == "req-123"
+
+
+def test_bad_input_is_a_400_problem(lam: Tables) -> None:
+    response = call("/query/user", {"user_id": "bad id", "limit": 0})
+    assert response["statusCode"] == 400
+    assert header(response, "Content-Type") == "application/problem+json"
+    assert {e["field"] for e in body(response)["errors"]} == {"user_id", "limit"}
+
+
+def test_tampered_cursor_is_a_400(lam: Tables) -> None:
+    lam.put(*(command(transaction_id=f"tx_{i}", created_at=T0 + i) for i in range(3)))
+    cursor = body(call("/query/user", {"user_id": "test_user_001", "limit": 1}))["next_cursor"]
+    forged = cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")
+    response = call("/query/user", {"user_id": "test_user_001", "cursor": forged})
+    assert response["statusCode"] == 400
+    other = call("/query/user", {"user_id": "test_user_002", "cursor": cursor})
+    assert other["statusCode"] == 400
+
+
+def test_unknown_query_kind_is_404(lam: Tables) -> None:
+    assert call("/query/marketing", {"marketing_id": "m"})["statusCode"] == 404
+
+
+def test_dynamodb_failure_is_a_500_without_internals(lam: Tables) -> None:
+    lam.client.delete_table(TableName="notification-records")
+    response = call("/query/user", {"user_id": "test_user_001"})
+    assert response["statusCode"] == 500
+    text = response["body"]
+    assert "ResourceNotFound" not in text and "notification-records" not in text
+    assert "Traceback" not in text
+    assert body(response)["title"] == "Internal error"
+
+
+def test_throttling_is_a_503_with_retry_after(lam: Tables) -> None:
+    error = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+        "Query",
+    )
+    with mock.patch.object(query_result._repository(), "page", side_effect=error):
+        response = call("/query/user", {"user_id": "test_user_001"})
+    assert response["statusCode"] == 503
+    assert header(response, "Retry-After") == "1"
+    assert "slow down" not in response["body"]
+
+
+def test_health(lam: Tables) -> None:
+    event = apigw_event("GET", "/health")
+    response = query_result.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+    assert response["statusCode"] == 200
+    assert body(response)["status"] == "healthy"

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from query_service.domain.records import MalformedRecord, Record, Status
+from query_service.storage.projection import WRITE_ONLY_FIELDS, project_record, sort_key
+from tests.support import command, record
+
+
+def test_record_round_trips() -> None:
+    assert Record.from_mapping(record()).to_dict() == record()
+
+
+def test_decimal_timestamps_from_dynamodb_become_ints() -> None:
+    converted = Record.from_mapping(record(created_at=Decimal("1700000000000")))
+    assert converted.created_at == 1_700_000_000_000
+    assert isinstance(converted.created_at, int)
+
+
+def test_records_written_before_ap_id_existed_read_as_null() -> None:
+    legacy = record()
+    del legacy["ap_id"]
+    assert Record.from_mapping(legacy).ap_id is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"status": "LOST"}, "status"),
+        ({"platform": "SYMBIAN"}, "platform"),
+        ({"created_at": "yesterday"}, "created_at"),
+        ({"created_at": Decimal("1.5")}, "created_at"),
+        ({"created_at": True}, "created_at"),
+        ({"transaction_id": None}, "transaction_id"),
+        ({"user_id": "has space"}, "user_id"),
+        ({"notification_title": None}, "notification_title"),
+        ({"error_msg": 5}, "error_msg"),
+    ],
+)
+def test_malformed_records_name_the_field(change: dict[str, object], field: str) -> None:
+    with pytest.raises(MalformedRecord) as caught:
+        Record.from_mapping(record(**change))
+    assert caught.value.field == field
+
+
+def test_projection_keeps_secrets_on_the_write_side() -> None:
+    item = project_record(command())
+    assert not WRITE_ONLY_FIELDS & item.keys()
+    assert "secret-device-token" not in repr(item)
+
+
+def test_projection_sort_key_orders_by_time_and_separates_same_millisecond() -> None:
+    item = project_record(command(created_at=42, transaction_id="tx_9"))
+    assert item["sk"] == "0000000000042#tx_9"
+    assert sort_key(42, "tx_a") != sort_key(42, "tx_b")
+    assert sort_key(9, "z") < sort_key(10, "a")
+
+
+def test_failed_records_carry_failed_tx_and_others_do_not() -> None:
+    failed = project_record(command(status="FAILED", error_msg="Device token invalid"))
+    assert failed["failed_tx"] == "tx_001"
+    assert project_record(command(status="DELIVERED"))["failed_tx"] is None
+
+
+def test_projection_keeps_every_record_field_and_updated_at() -> None:
+    item = project_record(command(updated_at=1_700_000_000_500, status=Status.SENT.value))
+    assert {k: item[k] for k in record()} == record(status="SENT")
+    assert item["updated_at"] == 1_700_000_000_500
+
+
+def test_updated_at_defaults_to_created_at() -> None:
+    source = command()
+    del source["updated_at"]
+    assert project_record(source)["updated_at"] == source["created_at"]
+
+
+def test_projection_refuses_rather_than_guesses() -> None:
+    with pytest.raises(MalformedRecord):
+        project_record(command(status="UNKNOWN"))
