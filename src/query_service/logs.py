@@ -29,6 +29,9 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
 }
 
 
+_LAMBDA_LOGGERS = "query_service.lambdas."
+
+
 def new_request_id() -> str:
     return str(uuid.uuid4())
 
@@ -47,12 +50,16 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        tier = self.tier
+        if record.name.startswith(_LAMBDA_LOGGERS):
+            # A Lambda hosted by the local gateway logs as its own tier, as it would on AWS.
+            tier = record.name.rsplit(".", 1)[-1]
         line: dict[str, Any] = {
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "service": self.service,
-            "tier": self.tier,
+            "tier": tier,
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": request_id_var.get(),
@@ -66,10 +73,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(tier: str, level: str = "INFO", service: str = "query-service") -> None:
-    """Route every logger through one JSON handler on stdout (CloudWatch reads stdout)."""
+    """Route every logger through one JSON handler on stdout (CloudWatch reads stdout).
+
+    The first call in a process wins: a Lambda module imported by the local gateway keeps
+    the gateway's handler (its own lines still carry its tier, by logger name).
+    """
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(tier, service))
-    root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("botocore", "boto3", "urllib3", "aiohttp.access"):

@@ -1,0 +1,69 @@
+"""Starting and stopping the stack as `make run` does."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from query_service.local.dynamodb import java_major_version
+from query_service.local.stack import port_in_use
+from tests.e2e.conftest import Stack, start_stack, stop_stack
+from tests.support import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_taken_port_is_named(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "query_service.cli",
+                "local",
+                "up",
+                "--public-port",
+                str(port),
+                "--dynamodb-port",
+                str(free_port()),
+                "--internal-port",
+                str(free_port()),
+                "--ecs-port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode != 0
+    assert f"port {port} is already in use (public tier)" in result.stdout
+
+
+def test_sigterm_stops_every_tier(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path)
+    children = subprocess.run(
+        ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert len(children) == 4
+    assert stop_stack(stack) == 0
+    for pid in children:
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        )
+    for url in (stack.public, stack.ecs, stack.internal, stack.dynamodb):
+        assert not port_in_use(int(url.rsplit(":", 1)[1]))  # a restart can have it
+
+
+def test_the_stack_runs_on_dynamodb_local_where_java_is(stack: Stack) -> None:
+    """No silent fallback: on a machine with Java and npm, the real jar serves the stack."""
+    assert (java_major_version() or 0) >= 11, "this machine is expected to have Java 11+"
+    assert "demo records loaded (dynamodb-local)" in stack.output.read_text()
