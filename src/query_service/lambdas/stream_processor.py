@@ -1,0 +1,149 @@
+"""Stream Processor Lambda: command-records stream → notification-records (ARCHITECTURE §5).
+
+Powertools' BatchProcessor with partial batch responses: a record that cannot be projected
+is reported in ``batchItemFailures`` (with its reason logged, never its device token or
+payload), so Lambda retries it, bisects, and finally sends it to the on-failure
+destination, while the rest of its batch is projected. Writes are conditional on the
+stored ``updated_at``, so replays and late retries never regress a record.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+)
+from botocore.exceptions import ClientError
+
+from query_service.config import Tier, get_settings
+from query_service.domain.records import MalformedRecord, epoch_ms
+from query_service.logs import configure_logging
+from query_service.storage.dynamo import dynamodb_client, to_attribute, to_item
+from query_service.storage.projection import project_record, read_key
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+TIER: Tier = "stream_processor"
+# Put or delete only if the read item is absent or not newer than this change.
+NOT_NEWER = "attribute_not_exists(sk) OR updated_at <= :updated_at"
+
+configure_logging(TIER, get_settings().log_level)
+log = logging.getLogger(__name__)
+# A batch whose every record fails is reported record by record too, not raised: Lambda
+# then bisects and retries it like any other partial failure.
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+)
+
+
+class UnprojectableRecord(ValueError):
+    """A change the read side cannot take; reported as a batch item failure."""
+
+
+@cache
+def _client() -> DynamoDBClient:
+    settings = get_settings()
+    settings.check_production(TIER)
+    return dynamodb_client(settings)
+
+
+def _table() -> str:
+    return get_settings().notification_table_name
+
+
+def _keys(record: DynamoDBRecord) -> dict[str, Any]:
+    keys = record.dynamodb.keys if record.dynamodb else None
+    return dict(keys or {})
+
+
+def _updated_at(image: dict[str, Any]) -> int:
+    value = image.get("updated_at", image.get("created_at"))
+    return epoch_ms(value, "updated_at")
+
+
+def _conditional(write: str, **kwargs: Any) -> bool:
+    """Run a conditional write; False when a newer read item already holds the key."""
+    try:
+        getattr(_client(), write)(TableName=_table(), ConditionExpression=NOT_NEWER, **kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def project_change(record: DynamoDBRecord) -> str:
+    """Apply one stream record to the read table; returns what was done (for the log)."""
+    stream = record.dynamodb
+    if stream is None:
+        raise UnprojectableRecord("stream record without a dynamodb section")
+    name = record.event_name.name if record.event_name else ""
+    try:
+        if name in {"INSERT", "MODIFY"}:
+            new = dict(stream.new_image or {})
+            old = dict(stream.old_image or {})
+            if not new:
+                raise UnprojectableRecord("no NewImage: the stream must be NEW_AND_OLD_IMAGES")
+            item = project_record(new)
+            if old and old.get("created_at") not in (None, item["created_at"]):
+                raise UnprojectableRecord("created_at changed, but it is immutable")
+            written = _conditional(
+                "put_item",
+                Item=to_item(item),
+                ExpressionAttributeValues={":updated_at": to_attribute(item["updated_at"])},
+            )
+            return "projected" if written else "stale"
+        if name == "REMOVE":
+            old = dict(stream.old_image or {})
+            if not old:
+                raise UnprojectableRecord("no OldImage: the stream must be NEW_AND_OLD_IMAGES")
+            created = epoch_ms(old.get("created_at"), "created_at")
+            key = read_key(old, created)
+            deleted = _conditional(
+                "delete_item",
+                Key=to_item(key),
+                ExpressionAttributeValues={":updated_at": to_attribute(_updated_at(old))},
+            )
+            return "deleted" if deleted else "stale"
+    except MalformedRecord as exc:
+        raise UnprojectableRecord(f"{exc.field}: {exc.reason}") from None
+    raise UnprojectableRecord(f"unknown eventName {name or None}")
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    try:
+        outcome = project_change(record)
+    except UnprojectableRecord as exc:
+        log.error(
+            "record not projected",
+            extra={"event_id": record.event_id, "keys": _keys(record), "reason": str(exc)},
+        )
+        raise
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        log.error(
+            "read table write failed",
+            extra={"event_id": record.event_id, "keys": _keys(record), "error_code": code},
+        )
+        raise
+    log.debug("record applied", extra={"event_id": record.event_id, "outcome": outcome})
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response = process_partial_response(event, record_handler, processor, context)
+    failures = len(response.get("batchItemFailures", []))
+    log.info(
+        "batch processed",
+        extra={"records": len(event.get("Records", [])), "failures": failures},
+    )
+    return dict(response)
