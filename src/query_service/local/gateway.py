@@ -21,13 +21,15 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from query_service.local.lambda_runtime import LambdaContext
 
 log = logging.getLogger("query_service.gateway")
 
@@ -72,23 +74,6 @@ INTERNAL = GatewaySpec(
     function_name="query-service-query-result",
 )
 GATEWAYS = {g.name: g for g in (PUBLIC, INTERNAL)}
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
-
-    function_name: str
-    aws_request_id: str
-    deadline: float
-    memory_limit_in_mb: int = 512
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    invoked_function_arn: str = field(default="")
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def _load(handler: str) -> Handler:

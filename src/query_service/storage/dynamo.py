@@ -15,14 +15,14 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
     from query_service.config import Settings
 
 AttributeValue = dict[str, Any]
 
 
-def dynamodb_client(settings: Settings, *, timeout: float = 5.0) -> DynamoDBClient:
-    """One client per execution environment; callers cache it."""
+def _client_kwargs(settings: Settings, timeout: float) -> dict[str, Any]:
     config = Config(
         connect_timeout=min(timeout, 3.0),
         read_timeout=timeout,
@@ -33,9 +33,22 @@ def dynamodb_client(settings: Settings, *, timeout: float = 5.0) -> DynamoDBClie
     if settings.dynamodb_endpoint_url:
         kwargs["endpoint_url"] = settings.dynamodb_endpoint_url
         # DynamoDB Local accepts any credentials; do not depend on the developer's.
-        kwargs.setdefault("aws_access_key_id", "local")
-        kwargs.setdefault("aws_secret_access_key", "local")
-    client: DynamoDBClient = boto3.client("dynamodb", **kwargs)
+        kwargs["aws_access_key_id"] = "local"
+        kwargs["aws_secret_access_key"] = "local"  # noqa: S105
+    return kwargs
+
+
+def dynamodb_client(settings: Settings, *, timeout: float = 5.0) -> DynamoDBClient:
+    """One client per execution environment; callers cache it."""
+    client: DynamoDBClient = boto3.client("dynamodb", **_client_kwargs(settings, timeout))
+    return client
+
+
+def dynamodb_streams_client(settings: Settings, *, timeout: float = 5.0) -> DynamoDBStreamsClient:
+    """The streams API of the same endpoint (the local event source mapping reads it)."""
+    client: DynamoDBStreamsClient = boto3.client(
+        "dynamodbstreams", **_client_kwargs(settings, timeout)
+    )
     return client
 
 
