@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from query_service import __version__
@@ -34,12 +36,107 @@ def _parser() -> argparse.ArgumentParser:
         help="generated records on top of the brief's sample",
     )
     up.add_argument("--log-dir", type=Path, help="also write each tier's log to DIR/<tier>.log")
+    up.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".local"),
+        help="stream checkpoints and the dead-letter file dlq.jsonl (default .local)",
+    )
     gateway = local.add_parser("gateway", help="run one local API Gateway (used by `up`)")
     gateway.add_argument("name", choices=("public", "internal"))
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, required=True)
     gateway.add_argument("--timeout", type=float, help="integration timeout, seconds (29)")
+
+    stream = local.add_parser(
+        "stream",
+        help="the event source mapping: command-records stream -> Stream Processor (used by `up`)",
+    )
+    stream.add_argument("--state-dir", type=Path, default=Path(".local"))
+    stream.add_argument("--batch-size", type=_bounded_int(1, 1000), default=100)
+    stream.add_argument(
+        "--batching-window", type=float, default=0.5, help="seconds to gather a batch (0.5)"
+    )
+    stream.add_argument("--retry-attempts", type=_bounded_int(0, 10_000), default=3)
+    stream.add_argument("--no-bisect", action="store_true", help="do not split failing batches")
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="write push traffic into the running stack's command-records and watch it project",
+    )
+    simulate.add_argument("--users", type=_bounded_int(1, 1_000_000), default=100)
+    simulate.add_argument(
+        "--transactions",
+        type=_bounded_int(1, 1_000_000),
+        default=10,
+        help="campaigns; each goes to every user (deliveries = users x transactions)",
+    )
+    simulate.add_argument("--failure-rate", type=_rate, default=0.05, help="0..1 (0.05)")
+    simulate.add_argument("--seed", type=int, help="for repeatable traffic")
+    simulate.add_argument(
+        "--dynamodb-endpoint",
+        default=None,
+        help="DynamoDB of the stack (DYNAMODB_ENDPOINT_URL, else http://127.0.0.1:8001)",
+    )
+    simulate.add_argument(
+        "--no-wait", action="store_true", help="do not wait for the read side to catch up"
+    )
+    simulate.add_argument("--timeout", type=float, default=300.0, help="catch-up wait, seconds")
     return parser
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from query_service.config import Settings
+    from query_service.local.commands import NotProjected
+    from query_service.local.simulate import Plan, simulate
+    from query_service.storage.dynamo import dynamodb_client
+
+    endpoint = args.dynamodb_endpoint or os.environ.get(
+        "DYNAMODB_ENDPOINT_URL", "http://127.0.0.1:8001"
+    )
+    settings = Settings(dynamodb_endpoint_url=endpoint)
+    plan = Plan(args.users, args.transactions, args.failure_rate, args.seed)
+    try:
+        simulate(
+            dynamodb_client(settings, timeout=10.0),
+            settings.command_table_name,
+            settings.notification_table_name,
+            plan,
+            wait=not args.no_wait,
+            timeout=args.timeout,
+        )
+    except NotProjected as exc:
+        print(f"simulate: {exc}: is the stack's stream tier running?", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as exc:
+        print(f"simulate: DynamoDB at {endpoint} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,9 +146,27 @@ def main(argv: list[str] | None = None) -> int:
 
         ports = Ports(args.dynamodb_port, args.internal_port, args.ecs_port, args.public_port)
         stack = LocalStack(
-            ports, engine=args.engine, demo_records=args.demo_records, log_dir=args.log_dir
+            ports,
+            engine=args.engine,
+            demo_records=args.demo_records,
+            log_dir=args.log_dir,
+            state_dir=args.state_dir,
         )
         return run(stack)
+    if args.command == "local" and args.local_command == "stream":
+        from query_service.local.stream_poller import MappingConfig
+        from query_service.local.stream_poller import serve as serve_stream
+
+        config = MappingConfig(
+            batch_size=args.batch_size,
+            batching_window=args.batching_window,
+            max_retry_attempts=args.retry_attempts,
+            bisect_on_error=not args.no_bisect,
+        )
+        serve_stream(args.state_dir, config)
+        return 0
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command == "local" and args.local_command == "gateway":
         from query_service.local.gateway import GATEWAYS, serve
 

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from query_service.local.demo import batch_put
+from query_service.local.commands import batch_put
 from query_service.storage.projection import project_record
 from query_service.storage.tables import command_table_spec, notification_table_spec
 

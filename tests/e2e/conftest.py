@@ -24,6 +24,7 @@ class Stack:
     internal: str
     dynamodb: str
     log_dir: Path
+    state_dir: Path
     process: subprocess.Popen[bytes]
     output: Path
 
@@ -41,6 +42,8 @@ def start_stack(tmp: Path, *extra: str) -> Stack:
         "up",
         "--log-dir",
         str(tmp / "logs"),
+        "--state-dir",
+        str(tmp / "state"),
     ]
     for name, port in ports.items():
         argv += [f"--{name}-port", str(port)]
@@ -51,6 +54,7 @@ def start_stack(tmp: Path, *extra: str) -> Stack:
     stack = Stack(
         *(f"http://127.0.0.1:{ports[n]}" for n in ("public", "ecs", "internal", "dynamodb")),
         log_dir=tmp / "logs",
+        state_dir=tmp / "state",
         process=process,
         output=output,
     )

@@ -52,7 +52,7 @@ def test_sigterm_stops_every_tier(tmp_path: Path) -> None:
     children = subprocess.run(
         ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
     ).stdout.split()
-    assert len(children) == 4
+    assert len(children) == 5  # dynamodb, stream, internal, ecs, public
     assert stop_stack(stack) == 0
     for pid in children:
         assert (
@@ -66,4 +66,4 @@ def test_sigterm_stops_every_tier(tmp_path: Path) -> None:
 def test_the_stack_runs_on_dynamodb_local_where_java_is(stack: Stack) -> None:
     """No silent fallback: on a machine with Java and npm, the real jar serves the stack."""
     assert (java_major_version() or 0) >= 11, "this machine is expected to have Java 11+"
-    assert "demo records loaded (dynamodb-local)" in stack.output.read_text()
+    assert "demo records written to command-records (dynamodb-local)" in stack.output.read_text()

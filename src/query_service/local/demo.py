@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from query_service.storage.dynamo import to_item
-from query_service.storage.projection import project_record
+from query_service.local.commands import batch_put
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -21,7 +19,7 @@ if TYPE_CHECKING:
 MINUTE = 60_000
 SAMPLE_USERS = ("test_user_001", "test_user_002", "test_user_003")
 SAMPLE_AP_IDS = ("mobile-app-001", "mobile-app-002", "mobile-app-003", "web-portal-001")
-_TITLES = (
+TITLES = (
     "Your order has shipped",
     "Flash sale ends tonight",
     "New message from support",
@@ -29,7 +27,7 @@ _TITLES = (
     "Security alert: new sign-in",
     "Payment received",
 )
-_ERRORS = ("Device token invalid", "Network timeout", "Payload too large", "Unregistered device")
+ERRORS = ("Device token invalid", "Network timeout", "Payload too large", "Unregistered device")
 
 
 def _delivery(
@@ -160,9 +158,9 @@ def generated_records(now_ms: int, count: int = 300, seed: int = 7) -> list[dict
             at,
             status,
             rng.choice(("IOS", "ANDROID", "WEBPUSH")),
-            _TITLES[campaign % len(_TITLES)],
+            TITLES[campaign % len(TITLES)],
             ap_id=SAMPLE_AP_IDS[campaign % len(SAMPLE_AP_IDS)],
-            error_msg=rng.choice(_ERRORS) if status == "FAILED" else None,
+            error_msg=rng.choice(ERRORS) if status == "FAILED" else None,
         )
     return list(records.values())
 
@@ -172,32 +170,14 @@ def demo_records(now_ms: int | None = None, generated: int = 300) -> list[dict[s
     return sample_records(now_ms) + generated_records(now_ms, generated)
 
 
-def _chunks(items: list[dict[str, Any]], size: int = 25) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def batch_put(client: DynamoDBClient, table: str, items: Iterable[dict[str, Any]]) -> int:
-    """Write plain-valued items, retrying what DynamoDB leaves unprocessed. Returns count."""
-    written = 0
-    for chunk in _chunks(list(items)):
-        requests: list[Any] = [{"PutRequest": {"Item": to_item(i)}} for i in chunk]
-        for attempt in range(10):
-            response = client.batch_write_item(RequestItems={table: requests})
-            requests = list(response.get("UnprocessedItems", {}).get(table, []))
-            if not requests:
-                break
-            time.sleep(0.05 * 2**attempt)
-        else:
-            raise RuntimeError(f"DynamoDB kept {len(requests)} demo items unprocessed")
-        written += len(chunk)
-    return written
-
-
 def load_demo(
-    client: DynamoDBClient, command_table: str, notification_table: str, generated: int = 300
-) -> int:
-    """Write the demo deliveries to both tables (the read side through the projection)."""
+    client: DynamoDBClient, command_table: str, generated: int = 300
+) -> list[dict[str, Any]]:
+    """Write the demo deliveries to the command table, as the push sender would.
+
+    The read side gets them the production way: stream → Stream Processor. Returns what
+    was written, so the caller can wait for the projection.
+    """
     records = demo_records(generated=generated)
     batch_put(client, command_table, records)
-    return batch_put(client, notification_table, (project_record(r) for r in records))
+    return records

@@ -21,12 +21,17 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from query_service.local.dynamodb import DynamoDBLocalError, dynamodb_launch_spec, wait_until_ready
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from query_service.config import Settings
+
 HOST = "127.0.0.1"
-_COLORS = {"dynamodb": "33", "internal": "36", "ecs": "32", "public": "35"}
+_COLORS = {"dynamodb": "33", "stream": "34", "internal": "36", "ecs": "32", "public": "35"}
 
 
 class StackError(RuntimeError):
@@ -100,6 +105,7 @@ class LocalStack:
         engine: str = "auto",
         demo_records: int = 300,
         log_dir: Path | None = None,
+        state_dir: Path = Path(".local"),
         out: IO[str] | None = None,
         color: bool | None = None,
     ) -> None:
@@ -107,6 +113,7 @@ class LocalStack:
         self.engine = engine
         self.demo_records = demo_records
         self.log_dir = log_dir
+        self.state_dir = state_dir.resolve()
         self.out = out or sys.stdout
         self.color = self.out.isatty() if color is None else color
         self.children: list[Child] = []
@@ -172,6 +179,9 @@ class LocalStack:
         threading.Thread(target=self._pump, args=(child,), daemon=True, name=name).start()
         return child
 
+    def _spawn_python(self, name: str, *args: str) -> Child:
+        return self._spawn(name, [sys.executable, "-m", *args])
+
     def up(self) -> None:
         busy = [(n, p) for n, p in self.ports.items() if port_in_use(p)]
         if busy:
@@ -195,68 +205,50 @@ class LocalStack:
             wait_until_ready(spec.endpoint, timeout=60.0, process=dynamo.process)
         except DynamoDBLocalError as exc:
             raise StackError(f"DynamoDB did not start: {exc}") from None
-        self.loaded = self._prepare_tables(spec.endpoint)
-        self.say(f"tables created, {self.loaded} demo records loaded ({spec.engine})")
-        py = sys.executable
-        internal = self._spawn(
-            "internal",
-            [
-                py,
-                "-m",
-                "query_service.cli",
-                "local",
-                "gateway",
-                "internal",
-                "--port",
-                str(self.ports.internal),
-            ],
+        self._create_tables(spec.endpoint)
+        stream = self._spawn_python(
+            "stream", "query_service.cli", "local", "stream", "--state-dir", str(self.state_dir)
+        )
+        self._load_demo(spec.endpoint, stream)
+        cli_gateway = ("query_service.cli", "local", "gateway")
+        internal = self._spawn_python(
+            "internal", *cli_gateway, "internal", "--port", str(self.ports.internal)
         )
         wait_http(f"http://{HOST}:{self.ports.internal}/health", internal)
-        ecs = self._spawn(
+        ecs = self._spawn_python(
             "ecs",
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "query_service.ecs.app:app",
-                "--host",
-                HOST,
-                "--port",
-                str(self.ports.ecs),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--timeout-graceful-shutdown",
-                "10",
-            ],
+            "uvicorn",
+            "query_service.ecs.app:app",
+            "--host",
+            HOST,
+            "--port",
+            str(self.ports.ecs),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "10",
         )
         wait_http(f"http://{HOST}:{self.ports.ecs}/health", ecs)
-        public = self._spawn(
-            "public",
-            [
-                py,
-                "-m",
-                "query_service.cli",
-                "local",
-                "gateway",
-                "public",
-                "--port",
-                str(self.ports.public),
-            ],
+        public = self._spawn_python(
+            "public", *cli_gateway, "public", "--port", str(self.ports.public)
         )
         wait_http(f"http://{HOST}:{self.ports.public}/health", public)
         self.say(f"ready in {time.monotonic() - started:.1f} s")
 
-    def _prepare_tables(self, endpoint: str) -> int:
+    def _client(self, endpoint: str) -> tuple[DynamoDBClient, Settings]:
         from query_service.config import Settings
-        from query_service.local.demo import load_demo
         from query_service.storage.dynamo import dynamodb_client
-        from query_service.storage.tables import command_table_spec, notification_table_spec
 
         settings = Settings(dynamodb_endpoint_url=endpoint)
-        client = dynamodb_client(settings, timeout=10.0)
+        return dynamodb_client(settings, timeout=10.0), settings
+
+    def _create_tables(self, endpoint: str) -> None:
+        from query_service.storage.tables import command_table_spec, notification_table_spec
+
+        client, settings = self._client(endpoint)
         for spec in (
             command_table_spec(settings.command_table_name),
             notification_table_spec(settings.notification_table_name),
@@ -265,11 +257,40 @@ class LocalStack:
             client.get_waiter("table_exists").wait(
                 TableName=spec["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
             )
-        return load_demo(
-            client,
-            settings.command_table_name,
-            settings.notification_table_name,
-            generated=self.demo_records,
+
+    def _load_demo(self, endpoint: str, stream: Child) -> None:
+        """Demo deliveries into command-records; return once the read side holds them all."""
+        from query_service.local.commands import NotProjected, wait_until_projected
+        from query_service.local.demo import load_demo
+
+        client, settings = self._client(endpoint)
+        records = load_demo(client, settings.command_table_name, generated=self.demo_records)
+        self.say(
+            f"{len(records)} demo records written to {settings.command_table_name} "
+            f"({self.engine_used}); waiting for the stream to project them"
+        )
+
+        def stream_alive() -> None:
+            if stream.process.poll() is not None:
+                raise StackError(
+                    f"the stream tier exited with code {stream.process.returncode}; "
+                    "its last lines are above"
+                )
+
+        try:
+            waited = wait_until_projected(
+                client,
+                settings.notification_table_name,
+                records,
+                timeout=60.0,
+                poll=0.1,
+                check=stream_alive,
+            )
+        except NotProjected as exc:
+            raise StackError(f"the read side did not catch up: {exc}") from None
+        self.loaded = len(records)
+        self.say(
+            f"read side caught up: {settings.notification_table_name} holds them ({waited:.1f} s)"
         )
 
     def banner(self) -> str:
@@ -283,6 +304,7 @@ class LocalStack:
                 f"  ECS handler   FastAPI, docs at /docs              http://localhost:{p.ecs}",
                 f"  internal API  private API + Query Result Lambda  http://localhost:{p.internal}",
                 f"  DynamoDB      {self.engine_used:<36}http://localhost:{p.dynamodb}",
+                f"  stream tier   event source mapping, dead letters in {self.state_dir}/dlq.jsonl",
                 "",
                 "Try:",
                 "  "
@@ -290,6 +312,13 @@ class LocalStack:
                 "  " + post.format(p.public, "/query/fail", '{"transaction_id":"tx_002"}'),
                 f"  curl -s 'localhost:{p.public}/query/tx?transaction_id=tx_001'",
                 f"  curl -s localhost:{p.ecs}/health",
+                "  uv run query-service simulate --users 100 --transactions 10"
+                + (
+                    ""
+                    if p.dynamodb == 8001
+                    else f" --dynamodb-endpoint http://localhost:{p.dynamodb}"
+                )
+                + "   # push traffic",
                 "",
                 "Ctrl-C stops every tier.",
                 "",

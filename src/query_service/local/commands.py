@@ -1,0 +1,134 @@
+"""Writing command records locally, and knowing when the read side has caught up.
+
+The demo loader and the simulator write ``command-records`` the way the push sender does;
+the stream poller and the Stream Processor carry each change to ``notification-records``.
+``wait_until_projected`` is how both learn that the read side holds what they wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from query_service.domain.records import epoch_ms
+from query_service.storage.dynamo import to_item
+from query_service.storage.projection import read_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BATCH_WRITE_SIZE = 25  # DynamoDB's BatchWriteItem limit
+BATCH_GET_SIZE = 100  # DynamoDB's BatchGetItem limit
+
+
+class NotProjected(TimeoutError):
+    """The read side did not catch up in time; ``missing`` says how far behind it is."""
+
+    def __init__(self, missing: int, total: int, waited: float) -> None:
+        super().__init__(
+            f"{missing} of {total} command records not on the read side after {waited:.1f} s"
+        )
+        self.missing = missing
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def batch_put(
+    client: DynamoDBClient,
+    table: str,
+    items: Iterable[Mapping[str, Any]],
+    on_written: Callable[[int], None] | None = None,
+) -> int:
+    """Write plain-valued items, retrying what DynamoDB leaves unprocessed. Returns count."""
+    written = 0
+    for chunk in _chunks(list(items), BATCH_WRITE_SIZE):
+        requests: list[Any] = [{"PutRequest": {"Item": to_item(i)}} for i in chunk]
+        for attempt in range(10):
+            response = client.batch_write_item(RequestItems={table: requests})
+            requests = list(response.get("UnprocessedItems", {}).get(table, []))
+            if not requests:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise RuntimeError(f"DynamoDB kept {len(requests)} items unprocessed in {table}")
+        written += len(chunk)
+        if on_written is not None:
+            on_written(len(chunk))
+    return written
+
+
+def _expected_versions(commands: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """Read key → the updated_at the read item must have reached (the latest write wins)."""
+    expected: dict[tuple[str, str], int] = {}
+    for command in commands:
+        created = epoch_ms(command["created_at"], "created_at")
+        key = read_key(command, created)
+        updated = epoch_ms(command.get("updated_at", created), "updated_at")
+        slot = (key["user_id"], key["sk"])
+        expected[slot] = max(updated, expected.get(slot, updated))
+    return expected
+
+
+def unprojected(
+    client: DynamoDBClient, read_table: str, expected: dict[tuple[str, str], int]
+) -> dict[tuple[str, str], int]:
+    """The part of ``expected`` the read table does not hold yet (absent or older)."""
+    behind: dict[tuple[str, str], int] = {}
+    pending = [{"user_id": {"S": u}, "sk": {"S": s}} for u, s in expected]
+    for chunk in _chunks(pending, BATCH_GET_SIZE):
+        keys: list[Any] = chunk
+        found: dict[tuple[str, str], int] = {}
+        while keys:
+            response: dict[str, Any] = client.batch_get_item(  # type: ignore[assignment]
+                RequestItems={
+                    read_table: {
+                        "Keys": keys,
+                        "ProjectionExpression": "#u, #s, #v",
+                        "ExpressionAttributeNames": {
+                            "#u": "user_id",
+                            "#s": "sk",
+                            "#v": "updated_at",
+                        },
+                    }
+                }
+            )
+            for item in response.get("Responses", {}).get(read_table, []):
+                slot = (item["user_id"]["S"], item["sk"]["S"])
+                found[slot] = int(item.get("updated_at", {}).get("N", -1))
+            keys = list(response.get("UnprocessedKeys", {}).get(read_table, {}).get("Keys", []))
+        for key in chunk:
+            slot = (key["user_id"]["S"], key["sk"]["S"])
+            if found.get(slot, -1) < expected[slot]:
+                behind[slot] = expected[slot]
+    return behind
+
+
+def wait_until_projected(
+    client: DynamoDBClient,
+    read_table: str,
+    commands: Iterable[Mapping[str, Any]],
+    timeout: float = 60.0,
+    poll: float = 0.2,
+    check: Callable[[], None] | None = None,
+) -> float:
+    """Block until every command's latest version is on the read side; seconds waited.
+
+    ``check`` runs between polls and may raise to give up early (say, the poller died).
+    """
+    started = time.monotonic()
+    expected = _expected_versions(commands)
+    total = len(expected)
+    while True:
+        expected = unprojected(client, read_table, expected)
+        waited = time.monotonic() - started
+        if not expected:
+            return waited
+        if waited >= timeout:
+            raise NotProjected(len(expected), total, waited)
+        if check is not None:
+            check()
+        time.sleep(poll)
