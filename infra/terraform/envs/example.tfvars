@@ -1,0 +1,27 @@
+# A production deployment in Singapore. Copy, fill in the network and the image, then:
+#   terraform plan -var-file=envs/example.tfvars -out=tfplan && terraform apply tfplan
+
+region      = "ap-southeast-1"
+environment = "prod"
+
+# An existing VPC: private subnets in at least two Availability Zones, with a route to
+# ECR, CloudWatch Logs and DynamoDB (NAT gateway, or VPC endpoints for them).
+vpc_id             = "vpc-0123456789abcdef0"
+private_subnet_ids = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+
+cluster_name = "query-service-cluster"
+service_name = "query-service"
+
+# Pushed before apply (README, "Deploy to AWS"): one immutable tag per build.
+image_uri = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/query-service:0.1.0-1a2b3c4"
+
+desired_count = 2
+min_capacity  = 2
+max_capacity  = 10
+
+alarm_email_addresses = ["oncall@example.com"]
+
+tags = {
+  Team       = "notifications"
+  CostCenter = "push-platform"
+}

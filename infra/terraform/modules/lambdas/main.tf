@@ -1,0 +1,342 @@
+# The three Lambda functions (ARCHITECTURE §1), each with its own role, log group and
+# security group, and the event source mapping that feeds the projection.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+data "aws_ec2_managed_prefix_list" "dynamodb" {
+  name = "com.amazonaws.${var.region}.dynamodb"
+}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  # Names match the local stack's gateway specs (query_service.local.gateway).
+  functions = {
+    query_entry = {
+      name        = "${var.name_prefix}-query-entry"
+      description = "Query Lambda: validates public requests and forwards them to the ECS service"
+      handler     = "query_service.lambdas.query_entry.lambda_handler"
+      package     = "${var.package_dir}/query_entry.zip"
+      timeout     = var.query_entry_request_timeout + 5
+      memory_size = 512
+      egress      = "internal ALB"
+      environment = {
+        ENVIRONMENT     = "production"
+        ECS_HANDLER_URL = var.ecs_handler_url
+        REQUEST_TIMEOUT = tostring(var.query_entry_request_timeout)
+        LOG_LEVEL       = var.log_level
+      }
+    }
+    query_result = {
+      name        = "${var.name_prefix}-query-result"
+      description = "Query Result Lambda: the private API's backend, DynamoDB queries on the read model"
+      handler     = "query_service.lambdas.query_result.lambda_handler"
+      package     = "${var.package_dir}/query_result.zip"
+      timeout     = 10
+      memory_size = 512
+      egress      = "DynamoDB"
+      environment = {
+        ENVIRONMENT             = "production"
+        NOTIFICATION_TABLE_NAME = var.notification_table_name
+        COMMAND_TABLE_NAME      = var.command_table_name
+        # HMAC key of pagination cursors, generated once; the environment holding it is
+        # encrypted with the customer managed key (kms_key_arn below).
+        CURSOR_SECRET = random_password.cursor_secret.result
+        LOG_LEVEL     = var.log_level
+      }
+    }
+    stream_processor = {
+      name        = "${var.name_prefix}-stream-processor"
+      description = "Projection: command-records stream to notification-records"
+      handler     = "query_service.lambdas.stream_processor.lambda_handler"
+      package     = "${var.package_dir}/stream_processor.zip"
+      timeout     = 60
+      memory_size = 512
+      egress      = "DynamoDB"
+      environment = {
+        ENVIRONMENT             = "production"
+        NOTIFICATION_TABLE_NAME = var.notification_table_name
+        COMMAND_TABLE_NAME      = var.command_table_name
+        LOG_LEVEL               = var.log_level
+      }
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Network: every function runs in the private subnets with a security group of its own.
+# query_entry may talk only to the internal ALB; the other two only to DynamoDB (its
+# regional prefix list, reached through a gateway endpoint or NAT).
+# ---------------------------------------------------------------------------------------
+
+resource "aws_security_group" "this" {
+  for_each = local.functions
+
+  name        = each.value.name
+  description = "${each.value.name} Lambda: may reach the ${each.value.egress} only"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_vpc_security_group_egress_rule" "query_entry_to_alb" {
+  security_group_id            = aws_security_group.this["query_entry"].id
+  description                  = "HTTP to the internal ALB in front of the ECS service"
+  ip_protocol                  = "tcp"
+  from_port                    = 80
+  to_port                      = 80
+  referenced_security_group_id = var.alb_security_group_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "dynamodb_https" {
+  for_each = toset(["query_result", "stream_processor"])
+
+  security_group_id = aws_security_group.this[each.key].id
+  description       = "HTTPS to DynamoDB"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = data.aws_ec2_managed_prefix_list.dynamodb.id
+}
+
+# ---------------------------------------------------------------------------------------
+# The cursor secret
+# ---------------------------------------------------------------------------------------
+
+resource "random_password" "cursor_secret" {
+  length  = 48
+  special = false
+}
+
+# ---------------------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${each.value.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  for_each = local.functions
+
+  name               = each.value.name
+  description        = "Execution role of ${each.value.name}"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+  tags               = var.tags
+}
+
+# What every function needs: its own log group, X-Ray, its VPC network interfaces in these
+# subnets with its security group, and the key that encrypts its environment.
+data "aws_iam_policy_document" "base" {
+  for_each = local.functions
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "XRayHasNoResourceLevelPermissions"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "DescribeHasNoResourceLevelPermissions"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "CreateInterfacesInOwnSubnetsAndGroup"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = concat(
+      ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"],
+      [for id in var.subnet_ids : "arn:${local.partition}:ec2:${var.region}:${local.account_id}:subnet/${id}"],
+      ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:security-group/${aws_security_group.this[each.key].id}"],
+    )
+  }
+
+  statement {
+    sid = "ManageOwnInterfaces"
+    actions = [
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:DeleteNetworkInterface",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"]
+  }
+
+  statement {
+    sid       = "DecryptEnvironment"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "base" {
+  for_each = local.functions
+
+  name   = "base"
+  role   = aws_iam_role.this[each.key].id
+  policy = data.aws_iam_policy_document.base[each.key].json
+}
+
+data "aws_iam_policy_document" "query_result" {
+  statement {
+    sid       = "QueryReadModelAndItsQueryIndexes"
+    actions   = ["dynamodb:Query"]
+    resources = concat([var.notification_table_arn], var.notification_query_index_arns)
+  }
+
+  statement {
+    sid       = "DecryptTableThroughDynamoDB"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "query_result" {
+  name   = "query-read-model"
+  role   = aws_iam_role.this["query_result"].id
+  policy = data.aws_iam_policy_document.query_result.json
+}
+
+data "aws_iam_policy_document" "stream_processor" {
+  statement {
+    sid = "ReadCommandStream"
+    actions = [
+      "dynamodb:DescribeStream",
+      "dynamodb:GetRecords",
+      "dynamodb:GetShardIterator",
+      "dynamodb:ListStreams",
+    ]
+    resources = ["${var.command_table_arn}/stream/*"]
+  }
+
+  statement {
+    sid       = "ProjectIntoReadModel"
+    actions   = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    resources = [var.notification_table_arn]
+  }
+
+  statement {
+    sid       = "SendFailedBatchesToDeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.stream_dlq.arn]
+  }
+
+  statement {
+    sid       = "UseKeyOfTablesAndQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.region}.amazonaws.com", "sqs.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "stream_processor" {
+  name   = "project-command-stream"
+  role   = aws_iam_role.this["stream_processor"].id
+  policy = data.aws_iam_policy_document.stream_processor.json
+}
+
+resource "aws_lambda_function" "this" {
+  for_each = local.functions
+  #checkov:skip=CKV_AWS_116:No asynchronous invocations: API Gateway invokes query_entry and query_result synchronously, and stream_processor's failures go to the event source mapping's on-failure destination (an encrypted SQS queue).
+  #checkov:skip=CKV_AWS_272:The zips are built by `make package` from uv.lock and deployed by this same pipeline; Lambda code signing needs an AWS Signer job on S3 objects, which this deploy path does not have.
+
+  function_name                  = each.value.name
+  description                    = each.value.description
+  role                           = aws_iam_role.this[each.key].arn
+  runtime                        = "python3.12"
+  architectures                  = ["x86_64"]
+  handler                        = each.value.handler
+  filename                       = each.value.package
+  source_code_hash               = filebase64sha256(each.value.package)
+  timeout                        = each.value.timeout
+  memory_size                    = each.value.memory_size
+  reserved_concurrent_executions = var.reserved_concurrency[each.key]
+  layers                         = [var.powertools_layer_arn] # boto3 comes with the runtime
+  kms_key_arn                    = var.kms_key_arn
+
+  environment {
+    variables = each.value.environment
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  vpc_config {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = [aws_security_group.this[each.key].id]
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.base]
+}
+
+# ---------------------------------------------------------------------------------------
+# Projection: command-records stream -> stream_processor, partial batch responses, and
+# an encrypted dead-letter queue for what still fails after the retries.
+# ---------------------------------------------------------------------------------------
+
+resource "aws_sqs_queue" "stream_dlq" {
+  name                              = "${var.name_prefix}-stream-dlq"
+  message_retention_seconds         = 1209600 # 14 days, the maximum
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  tags                              = var.tags
+}
+
+resource "aws_lambda_event_source_mapping" "command_stream" {
+  event_source_arn                   = var.command_table_stream_arn
+  function_name                      = aws_lambda_function.this["stream_processor"].arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = var.stream_batch_size
+  maximum_batching_window_in_seconds = var.stream_maximum_batching_window_seconds
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = var.stream_maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.stream_maximum_record_age_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.stream_dlq.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.stream_processor]
+}

@@ -1,0 +1,131 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every name in this module; functions are <prefix>-query-entry, <prefix>-query-result, <prefix>-stream-processor."
+}
+
+variable "region" {
+  type        = string
+  description = "AWS region (used in ARNs this module builds)."
+}
+
+variable "package_dir" {
+  type        = string
+  description = "Directory holding query_entry.zip, query_result.zip and stream_processor.zip built by `make package`."
+}
+
+variable "powertools_layer_arn" {
+  type        = string
+  description = "Public Powertools for AWS Lambda (Python) v3 layer ARN for python3.12 x86_64 in this region."
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC the functions run in."
+}
+
+variable "subnet_ids" {
+  type        = list(string)
+  description = "Private subnets the functions run in."
+}
+
+variable "kms_key_arn" {
+  type        = string
+  description = "Customer managed KMS key for environment variables, log groups and the dead-letter queue."
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the functions' log groups."
+}
+
+variable "log_level" {
+  type        = string
+  description = "LOG_LEVEL of every function."
+  default     = "INFO"
+}
+
+variable "ecs_handler_url" {
+  type        = string
+  description = "ECS_HANDLER_URL of query_entry: http://<internal ALB DNS name>."
+}
+
+variable "alb_security_group_id" {
+  type        = string
+  description = "Security group of the internal ALB, the only destination query_entry may open connections to."
+}
+
+variable "query_entry_request_timeout" {
+  type        = number
+  description = "REQUEST_TIMEOUT (seconds) of query_entry's call to the ECS service; below the public API's 29 s integration timeout."
+  default     = 10
+}
+
+variable "command_table_name" {
+  type        = string
+  description = "COMMAND_TABLE_NAME."
+}
+
+variable "command_table_arn" {
+  type        = string
+  description = "ARN of the write-model table (its streams are under <arn>/stream/*)."
+}
+
+variable "command_table_stream_arn" {
+  type        = string
+  description = "Stream the projection consumes."
+}
+
+variable "notification_table_name" {
+  type        = string
+  description = "NOTIFICATION_TABLE_NAME."
+}
+
+variable "notification_table_arn" {
+  type        = string
+  description = "ARN of the read-model table."
+}
+
+variable "notification_query_index_arns" {
+  type        = list(string)
+  description = "ARNs of the read-model indexes query_result may Query."
+}
+
+variable "reserved_concurrency" {
+  type        = map(number)
+  description = "Reserved concurrent executions per function: a cap that keeps one function from starving the others (and the account) and bounds the load on DynamoDB and the ECS service."
+  default = {
+    query_entry      = 100
+    query_result     = 100
+    stream_processor = 10
+  }
+}
+
+variable "stream_batch_size" {
+  type        = number
+  description = "Stream records per invocation of stream_processor."
+  default     = 100
+}
+
+variable "stream_maximum_batching_window_seconds" {
+  type        = number
+  description = "How long the event source mapping gathers records before invoking."
+  default     = 1
+}
+
+variable "stream_maximum_retry_attempts" {
+  type        = number
+  description = "Retries of a failing batch (halved each time by bisect-on-error) before its records go to the dead-letter queue."
+  default     = 5
+}
+
+variable "stream_maximum_record_age_seconds" {
+  type        = number
+  description = "Records older than this go to the dead-letter queue instead of being retried (stream retention is 24 h)."
+  default     = 86400
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags for every resource of this module."
+  default     = {}
+}

@@ -1,0 +1,158 @@
+# Inputs of the whole deployment. envs/example.tfvars shows a real one.
+
+variable "region" {
+  type        = string
+  description = "AWS region everything is created in."
+  default     = "ap-southeast-1"
+}
+
+variable "environment" {
+  type        = string
+  description = "Deployment stage label (prod, staging, ...), used in tags. The application itself always runs with ENVIRONMENT=production on AWS: the mode that refuses laptop endpoints."
+  default     = "prod"
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC holding the ECS tasks, the internal ALB, the Lambdas and the execute-api endpoint."
+}
+
+variable "private_subnet_ids" {
+  type        = list(string)
+  description = "Private subnets (two or more Availability Zones) for tasks, ALB, Lambdas and the VPC endpoint. They need a route to ECR, CloudWatch Logs and DynamoDB (NAT gateway or VPC endpoints)."
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 2
+    error_message = "An ALB needs subnets in at least two Availability Zones."
+  }
+}
+
+variable "cluster_name" {
+  type        = string
+  description = "ECS cluster name."
+  default     = "query-service-cluster"
+}
+
+variable "service_name" {
+  type        = string
+  description = "ECS service name; also the task definition family, the ECR repository, the log group /ecs/<service_name> and the prefix of every other name."
+  default     = "query-service"
+}
+
+variable "image_uri" {
+  type        = string
+  description = "Image the ECS service runs, e.g. <account>.dkr.ecr.<region>.amazonaws.com/query-service:<git sha>. Tags are immutable: push a new tag per build."
+
+  validation {
+    condition     = length(var.image_uri) > 0 && !endswith(var.image_uri, ":latest")
+    error_message = "image_uri must name an immutable tag or digest, not :latest."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags applied to every resource (merged with Service and Environment)."
+  default     = {}
+}
+
+variable "command_table_name" {
+  type        = string
+  description = "DynamoDB write-model table (COMMAND_TABLE_NAME)."
+  default     = "command-records"
+}
+
+variable "notification_table_name" {
+  type        = string
+  description = "DynamoDB read-model table (NOTIFICATION_TABLE_NAME)."
+  default     = "notification-records"
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Protect the tables and the ALB from deletion. Turn off only to tear a test deployment down."
+  default     = true
+}
+
+variable "lambda_package_dir" {
+  type        = string
+  description = "Directory holding query_entry.zip, query_result.zip and stream_processor.zip (`make package`). Null means <repo>/dist."
+  default     = null
+}
+
+variable "powertools_version" {
+  type        = string
+  description = "Version of the public Powertools for AWS Lambda (Python) layer the functions get; keep it equal to aws-lambda-powertools in uv.lock (a test checks). Its ARN is read from the public SSM parameter /aws/service/powertools/python/x86_64/python3.12/<version>."
+  default     = "3.37.0"
+}
+
+variable "powertools_layer_arn" {
+  type        = string
+  description = "Powertools layer ARN to use instead of looking powertools_version up, e.g. arn:aws:lambda:<region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:<n>."
+  default     = null
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of every CloudWatch log group (and of the ALB access logs)."
+  default     = 365
+}
+
+variable "desired_count" {
+  type        = number
+  description = "ECS tasks at deployment; autoscaling moves it between min_capacity and max_capacity."
+  default     = 2
+}
+
+variable "min_capacity" {
+  type        = number
+  description = "Fewest ECS tasks autoscaling keeps."
+  default     = 2
+}
+
+variable "max_capacity" {
+  type        = number
+  description = "Most ECS tasks autoscaling starts."
+  default     = 10
+}
+
+variable "public_api_throttle_rate_limit" {
+  type        = number
+  description = "Public API steady-state requests per second (stage-wide)."
+  default     = 200
+}
+
+variable "public_api_throttle_burst_limit" {
+  type        = number
+  description = "Public API burst requests (stage-wide)."
+  default     = 400
+}
+
+variable "public_api_key_required" {
+  type        = bool
+  description = "Require an API key (x-api-key) on the public API. Off keeps today's client contract; on adds a usage plan with per-key throttling and one key."
+  default     = false
+}
+
+variable "waf_rate_limit_per_5min" {
+  type        = number
+  description = "Requests one client IP may send to the public API in 5 minutes before WAF blocks it."
+  default     = 3000
+}
+
+variable "alarm_email_addresses" {
+  type        = list(string)
+  description = "Email addresses subscribed to the alarm topic (each must confirm the subscription)."
+  default     = []
+}
+
+variable "alarm_name_prefix" {
+  type        = string
+  description = "Prefix of every alarm name. Empty keeps the brief's names (ECS-HighCPU, ...); set it when a second deployment shares the account and region."
+  default     = ""
+}
+
+variable "manage_api_gateway_account" {
+  type        = bool
+  description = "Set the region's API Gateway account CloudWatch role (needed once per account and region for stage logging). Turn off when another stack already manages it."
+  default     = true
+}

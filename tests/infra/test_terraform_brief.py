@@ -1,0 +1,325 @@
+"""The brief's numbers (MISSION items 1, 2 and 9; ARCHITECTURE §1, §3, §6) as the
+Terraform deploys them, with every variable resolved to what the root gives it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from query_service.local.gateway import INTERNAL, PUBLIC, GatewaySpec
+from tests.infra.terraform import stack
+
+
+def resolved(module: str, type_: str, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = stack().resolve(module, stack()[module].resource(type_, name))
+    return body
+
+
+# --------------------------------------------------------------------------------------
+# ECS (MISSION item 1)
+# --------------------------------------------------------------------------------------
+
+
+def test_task_definition() -> None:
+    task = resolved("ecs", "aws_ecs_task_definition", "this")
+    assert task["family"] == "query-service"
+    assert task["requires_compatibilities"] == ["FARGATE"]
+    assert task["network_mode"] == "awsvpc"
+    assert (task["cpu"], task["memory"]) == ("256", "512")
+    assert task["container_definitions"] == "${jsonencode([local.container])}"
+    assert task["execution_role_arn"] != task["task_role_arn"]
+
+
+def container() -> dict[str, Any]:
+    body: dict[str, Any] = stack().resolve("ecs", stack()["ecs"].locals["container"])
+    return body
+
+
+def test_container() -> None:
+    c = container()
+    assert c["name"] == "ecs-handler"
+    assert c["image"] == "${var.image_uri}"
+    assert stack().call_of("ecs")["image_uri"] == "${var.image_uri}"
+    assert [(p["containerPort"], p["protocol"]) for p in c["portMappings"]] == [(8000, "tcp")]
+    assert c["readonlyRootFilesystem"] is True
+    assert c["privileged"] is False
+    uid = c["user"].split(":")[0]
+    assert uid.isdigit() and int(uid) > 0, "the container must not run as root"
+    assert c["healthCheck"]["command"][0] == "CMD"
+    assert "/health" in c["healthCheck"]["command"][-1]
+    assert c["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": "/ecs/query-service",
+            "awslogs-region": "ap-southeast-1",
+            "awslogs-stream-prefix": "ecs",
+        },
+    }
+    log_group = resolved("ecs", "aws_cloudwatch_log_group", "service")
+    assert log_group["name"] == "/ecs/query-service"
+
+
+def test_container_environment() -> None:
+    env = {e["name"]: e["value"] for e in container()["environment"]}
+    assert env["ENVIRONMENT"] == "production"
+    assert env["INTERNAL_API_URL"] == "${module.api_internal.invoke_url}"
+    assert env["INTERNAL_API_AUTH"] == "iam"
+    assert env["REQUEST_TIMEOUT"] == "30"
+    assert env["AWS_DEFAULT_REGION"] == "ap-southeast-1"
+    assert all(isinstance(v, str) for v in env.values()), "ECS wants string values"
+
+
+def test_cluster_and_service() -> None:
+    cluster = resolved("ecs", "aws_ecs_cluster", "this")
+    assert cluster["name"] == "query-service-cluster"
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["setting"]
+    providers = resolved("ecs", "aws_ecs_cluster_capacity_providers", "this")
+    assert providers["capacity_providers"] == ["FARGATE"]
+
+    service = resolved("ecs", "aws_ecs_service", "this")
+    assert service["name"] == "query-service"
+    assert service["desired_count"] == 2
+    assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+    (lb,) = service["load_balancer"]
+    assert (lb["container_name"], lb["container_port"]) == ("ecs-handler", 8000)
+    assert [s["capacity_provider"] for s in service["capacity_provider_strategy"]] == ["FARGATE"]
+
+
+def test_target_group_checks_health_on_8000() -> None:
+    group = resolved("ecs", "aws_lb_target_group", "this")
+    assert (group["port"], group["protocol"], group["target_type"]) == (8000, "HTTP", "ip")
+    (check,) = group["health_check"]
+    assert (check["path"], check["port"], check["matcher"]) == ("/health", "traffic-port", "200")
+
+
+def test_autoscaling_on_cpu_70_and_memory_80_with_at_least_two_tasks() -> None:
+    target = resolved("ecs", "aws_appautoscaling_target", "this")
+    assert target["min_capacity"] == 2
+    assert target["max_capacity"] >= 2
+    targets = {}
+    for name in ("cpu", "memory"):
+        policy = resolved("ecs", "aws_appautoscaling_policy", name)
+        assert policy["policy_type"] == "TargetTrackingScaling"
+        (config,) = policy["target_tracking_scaling_policy_configuration"]
+        (metric,) = config["predefined_metric_specification"]
+        targets[metric["predefined_metric_type"]] = config["target_value"]
+    assert targets == {
+        "ECSServiceAverageCPUUtilization": 70,
+        "ECSServiceAverageMemoryUtilization": 80,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Lambdas (ARCHITECTURE §1, §6)
+# --------------------------------------------------------------------------------------
+
+HANDLERS = {
+    "query_entry": "query_service.lambdas.query_entry.lambda_handler",
+    "query_result": "query_service.lambdas.query_result.lambda_handler",
+    "stream_processor": "query_service.lambdas.stream_processor.lambda_handler",
+}
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = stack().resolve(
+        "lambdas", stack()["lambdas"].locals["functions"]
+    )
+    return found
+
+
+def test_three_functions_with_their_handlers_and_zips() -> None:
+    found = functions()
+    assert {k: f["handler"] for k, f in found.items()} == HANDLERS
+    for key, function in found.items():
+        assert function["package"].endswith(f"/{key}.zip")
+    assert stack()["lambdas"].locals["functions"]["query_entry"]["package"] == (
+        "${var.package_dir}/query_entry.zip"
+    )
+    assert stack().call_of("lambdas")["package_dir"] == "${local.package_dir}"
+    fn = resolved("lambdas", "aws_lambda_function", "this")
+    assert fn["runtime"] == "python3.12"
+    assert fn["architectures"] == ["x86_64"]
+    assert fn["tracing_config"] == [{"mode": "Active"}]
+    (layer,) = fn["layers"]
+    assert "data.aws_ssm_parameter.powertools_layer" in layer
+    ssm = stack().root.data["aws_ssm_parameter"]["powertools_layer"]["name"]
+    assert ssm == "/aws/service/powertools/python/x86_64/python3.12/${var.powertools_version}"
+    assert fn["source_code_hash"] == "${filebase64sha256(each.value.package)}"
+    assert stack().call_of("lambdas")["powertools_layer_arn"] == "${local.powertools_layer_arn}"
+
+
+def test_function_environment_per_architecture_section_6() -> None:
+    env = {key: f["environment"] for key, f in functions().items()}
+    for variables in env.values():
+        assert variables["ENVIRONMENT"] == "production"
+        assert "AWS_DEFAULT_REGION" not in variables, "reserved: the runtime sets it"
+        assert "DYNAMODB_ENDPOINT_URL" not in variables, "local only"
+    # The Query Lambda reaches the ECS service through the internal ALB's DNS name.
+    assert env["query_entry"]["ECS_HANDLER_URL"] == "http://${module.ecs.alb_dns_name}"
+    assert env["query_entry"]["REQUEST_TIMEOUT"] == "10"
+    assert "EKS_HANDLER_URL" not in env["query_entry"]
+    for key in ("query_result", "stream_processor"):
+        assert env[key]["NOTIFICATION_TABLE_NAME"] == ("${module.dynamodb.notification_table_name}")
+    assert env["query_result"]["CURSOR_SECRET"]
+
+
+def test_query_entry_answers_before_the_public_api_gives_up() -> None:
+    timeout = functions()["query_entry"]["timeout"]
+    # "${var.query_entry_request_timeout + 5}": REQUEST_TIMEOUT 10 s plus slack, < 29 s.
+    assert timeout == "${var.query_entry_request_timeout + 5}"
+    assert stack()["lambdas"].variables["query_entry_request_timeout"]["default"] + 5 < 29
+
+
+def test_log_groups_of_the_functions_keep_a_year() -> None:
+    group = resolved("lambdas", "aws_cloudwatch_log_group", "this")
+    assert group["name"] == "/aws/lambda/${each.value.name}"
+    assert group["retention_in_days"] == 365
+
+
+def test_stream_mapping_reports_partial_failures_and_keeps_what_fails() -> None:
+    mapping = resolved("lambdas", "aws_lambda_event_source_mapping", "command_stream")
+    assert mapping["event_source_arn"] == "${module.dynamodb.command_table_stream_arn}"
+    assert mapping["function_name"] == '${aws_lambda_function.this["stream_processor"].arn}'
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert mapping["bisect_batch_on_function_error"] is True
+    assert 0 < mapping["maximum_retry_attempts"] <= 10
+    assert 1 <= mapping["batch_size"] <= 1000
+    (destination,) = mapping["destination_config"]
+    assert destination["on_failure"] == [{"destination_arn": "${aws_sqs_queue.stream_dlq.arn}"}]
+
+
+# --------------------------------------------------------------------------------------
+# APIs (ARCHITECTURE §3, §4): the same resources as the local gateways
+# --------------------------------------------------------------------------------------
+
+
+def _api_routes(module: str) -> set[tuple[str, str]]:
+    """(method, path) of every method of a REST API module, paths built from resources."""
+    api = stack()[module]
+    parts = {
+        name: (r["parent_id"], r["path_part"])
+        for name, r in api.of_type("aws_api_gateway_resource").items()
+    }
+
+    def path(resource_ref: str) -> str:
+        if resource_ref == "${aws_api_gateway_rest_api.this.root_resource_id}":
+            return "/"
+        name = resource_ref.removeprefix("${aws_api_gateway_resource.").removesuffix(".id}")
+        parent, part = parts[name]
+        return path(parent).rstrip("/") + "/" + part
+
+    routes = set()
+    locals_ = stack().resolve(module, api.locals)
+    for method in api.of_type("aws_api_gateway_method").values():
+        if method["resource_id"] == "${each.value}":  # for_each over local.resources
+            refs = locals_["resources"].values()
+            routes |= {(method["http_method"], path(ref)) for ref in refs}
+        else:  # for_each over local.routes
+            routes |= {(r["method"], path(r["resource_id"])) for r in locals_["routes"].values()}
+    return routes
+
+
+@pytest.mark.parametrize(("module", "spec"), [("api_public", PUBLIC), ("api_internal", INTERNAL)])
+def test_api_resources_are_those_of_the_local_gateway(module: str, spec: GatewaySpec) -> None:
+    assert _api_routes(module) == {(r.method, r.path) for r in spec.resources}
+
+
+def test_public_api_is_regional_throttled_and_proxies_to_query_entry() -> None:
+    api = stack()["api_public"]
+    (config,) = api.resource("aws_api_gateway_rest_api", "this")["endpoint_configuration"]
+    assert config["types"] == ["REGIONAL"]
+    integration = api.resource("aws_api_gateway_integration", "any")
+    assert (integration["type"], integration["uri"]) == ("AWS_PROXY", "${var.lambda_invoke_arn}")
+    call = stack().call_of("api_public")
+    assert call["lambda_invoke_arn"] == "${module.lambdas.query_entry_invoke_arn}"
+    assert resolved("api_public", "aws_api_gateway_stage", "this")["stage_name"] == "v1"
+    (settings,) = resolved("api_public", "aws_api_gateway_method_settings", "all")["settings"]
+    assert settings["throttling_rate_limit"] == 200
+    assert settings["throttling_burst_limit"] == 400
+    association = api.resource("aws_wafv2_web_acl_association", "stage")
+    assert association["resource_arn"] == "${aws_api_gateway_stage.this.arn}"
+
+
+# --------------------------------------------------------------------------------------
+# Monitoring (MISSION item 9)
+# --------------------------------------------------------------------------------------
+
+
+def alarm(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = resolved("monitoring", "aws_cloudwatch_metric_alarm", name)
+    assert body["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    return body
+
+
+def test_ecs_high_cpu_is_the_briefs_alarm() -> None:
+    cpu = alarm("ecs_high_cpu")
+    assert cpu["alarm_name"] == "ECS-HighCPU"
+    assert (cpu["namespace"], cpu["metric_name"], cpu["statistic"]) == (
+        "AWS/ECS",
+        "CPUUtilization",
+        "Average",
+    )
+    assert (cpu["period"], cpu["evaluation_periods"], cpu["threshold"]) == (300, 2, 70)
+    assert cpu["comparison_operator"] == "GreaterThanThreshold"
+    assert cpu["dimensions"] == {
+        "ClusterName": "${module.ecs.cluster_name}",
+        "ServiceName": "${module.ecs.service_name}",
+    }
+
+
+def test_memory_and_latency_alarms() -> None:
+    memory = alarm("ecs_high_memory")
+    assert (memory["metric_name"], memory["statistic"], memory["threshold"]) == (
+        "MemoryUtilization",
+        "Average",
+        80,
+    )
+    latency = alarm("alb_p99_latency")
+    assert (latency["namespace"], latency["metric_name"]) == (
+        "AWS/ApplicationELB",
+        "TargetResponseTime",
+    )
+    assert latency["extended_statistic"] == "p99"
+    assert latency["threshold"] == 0.1
+    assert latency["comparison_operator"] == "GreaterThanThreshold"
+
+
+def test_5xx_rate_over_one_percent_by_metric_math() -> None:
+    rate = alarm("alb_5xx_rate")
+    assert rate["threshold"] == 1
+    assert rate["comparison_operator"] == "GreaterThanThreshold"
+    queries = {q["id"]: q for q in rate["metric_query"]}
+    (returned,) = [q for q in queries.values() if q.get("return_data")]
+    assert "100 *" in returned["expression"] and "/ requests" in returned["expression"]
+    metrics = {q["metric"][0]["metric_name"] for q in queries.values() if "metric" in q}
+    assert metrics == {"RequestCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"}
+    for query_id in ("requests", "target_5xx", "elb_5xx"):
+        assert query_id in returned["expression"]
+
+
+def test_lambda_dynamodb_stream_and_queue_alarms() -> None:
+    monitoring = stack()["monitoring"]
+    alarms = monitoring.of_type("aws_cloudwatch_metric_alarm")
+    assert {"lambda_errors", "lambda_throttles", "dynamodb_throttles"} <= set(alarms)
+    assert alarms["lambda_errors"]["for_each"] == "${var.lambda_function_names}"
+    assert stack().call_of("monitoring")["lambda_function_names"] == (
+        "${module.lambdas.function_names}"
+    )
+    age = alarm("stream_iterator_age")
+    assert (age["metric_name"], age["statistic"]) == ("IteratorAge", "Maximum")
+    dlq = alarm("dlq_depth")
+    assert (dlq["namespace"], dlq["metric_name"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert (dlq["threshold"], dlq["comparison_operator"]) == (0, "GreaterThanThreshold")
+    assert stack().call_of("monitoring")["dlq_name"] == "${module.lambdas.stream_dlq_name}"
+    for body in alarms.values():
+        assert body["alarm_actions"] == body["ok_actions"] == "${local.alarm_topics}"
+
+
+def test_one_dashboard_and_one_topic() -> None:
+    monitoring = stack()["monitoring"]
+    assert len(monitoring.of_type("aws_cloudwatch_dashboard")) == 1
+    assert len(monitoring.of_type("aws_sns_topic")) == 1
