@@ -207,7 +207,7 @@ def _api_routes(module: str) -> set[tuple[str, str]]:
             return "/"
         name = resource_ref.removeprefix("${aws_api_gateway_resource.").removesuffix(".id}")
         parent, part = parts[name]
-        return path(parent).rstrip("/") + "/" + part
+        return f"{path(parent).rstrip('/')}/{part}"
 
     routes = set()
     locals_ = stack().resolve(module, api.locals)

@@ -1,0 +1,210 @@
+"""`make package`: three zips for python3.12 on manylinux x86_64 without boto3 and
+Powertools, and each one's handler imports and answers from the zip alone.
+
+The zips Lambda gets hold CPython 3.12 binaries, which this suite's interpreter may not
+load. So the handlers are run from zips the same tool builds for the running interpreter
+(``--python-version``/``--platform``), in an isolated interpreter whose path is the
+unpacked zip plus what the runtime and the Powertools layer provide: boto3 and
+aws-lambda-powertools at their locked versions. A dependency missing from the zips fails
+the import there.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.terraform import REPO
+from tests.infra.tools import run, uv
+from tests.support import apigw_event
+
+FUNCTIONS = ("query_entry", "query_result", "stream_processor")
+PROVIDED = ("boto3", "botocore", "s3transfer", "aws_lambda_powertools")
+ECS_ONLY = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "aiohttp")
+NATIVE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+NATIVE_PLATFORM = f"{platform.machine()}-manylinux2014"
+
+
+def locked(name: str) -> str:
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    (version,) = [p["version"] for p in lock["package"] if p["name"] == name]
+    return str(version)
+
+
+def package(out: Path, *extra: str) -> str:
+    result = run([sys.executable, "tools/package_lambdas.py", "--out", str(out), *extra], 600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("dist")
+    return out, package(out)
+
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("native")
+    package(out, "--python-version", NATIVE_PYTHON, "--platform", NATIVE_PLATFORM)
+    return out
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the python runtime (boto3) and the Powertools layer put on the path."""
+    target = tmp_path_factory.mktemp("runtime")
+    result = run(
+        [
+            uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(target),
+            "--python-version",
+            NATIVE_PYTHON,
+            "--python-platform",
+            NATIVE_PLATFORM,
+            "--only-binary",
+            ":all:",
+            f"boto3=={locked('boto3')}",
+            f"aws-lambda-powertools=={locked('aws-lambda-powertools')}",
+        ],
+        600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return target
+
+
+def top_level(archive: zipfile.ZipFile) -> set[str]:
+    return {name.split("/")[0].removesuffix(".py") for name in archive.namelist()}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_production_zip(production: tuple[Path, str], function: str) -> None:
+    out, printed = production
+    path = out / f"{function}.zip"
+    assert re.search(rf"{function}\.zip\s+[\d,]+ bytes", printed), printed
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert f"query_service/lambdas/{function}.py" in names
+        assert not top_level(archive) & {*PROVIDED, *ECS_ONLY}
+        assert "query_service/ecs/app.py" not in names
+        assert {"pydantic", "pydantic_core", "orjson", "urllib3"} <= top_level(archive)
+        binaries = [n for n in names if n.endswith(".so")]
+        assert binaries, "pydantic_core and orjson ship compiled code"
+        assert all(n.endswith(".cpython-312-x86_64-linux-gnu.so") for n in binaries), binaries
+        assert names == sorted(names)
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def _invalid_user_query(resource: str) -> dict[str, Any]:
+    return apigw_event("POST", "/query/user", '{"user_id": ""}', resource=resource)
+
+
+def _change_without_new_image() -> dict[str, Any]:
+    keys = {"transaction_id": {"S": "tx_001"}, "user_id": {"S": "test_user_001"}}
+    record = {
+        "eventID": "1",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "ap-southeast-1",
+        "dynamodb": {
+            "Keys": keys,
+            "SequenceNumber": "111",
+            "SizeBytes": 26,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": (
+            "arn:aws:dynamodb:ap-southeast-1:123456789012:table/command-records/stream/x"
+        ),
+    }
+    return {"Records": [record]}
+
+
+# Each handler gets an event it answers without calling anything over the network, but
+# only after its validation (pydantic), serialisation (orjson) and framework code ran.
+EVENTS = {
+    "query_entry": _invalid_user_query("/{proxy+}"),
+    "query_result": _invalid_user_query("/query/{kind}"),
+    "stream_processor": _change_without_new_image(),
+}
+
+CHILD = """
+import importlib, json, sys
+zip_dir, runtime_dir, module, event = sys.argv[1:5]
+sys.path[:0] = [zip_dir, runtime_dir]
+try:
+    import fastapi
+except ImportError:
+    pass
+else:
+    raise SystemExit("fastapi is importable: this interpreter is not isolated")
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:test"
+    aws_request_id = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+    def get_remaining_time_in_millis(self):
+        return 10000
+
+handler = importlib.import_module(module).lambda_handler
+result = handler(json.loads(event), Context())
+origins = {
+    name: sys.modules[name].__file__
+    for name in ("pydantic_core", "orjson", "urllib3", "boto3", "aws_lambda_powertools")
+    if name in sys.modules
+}
+print(json.dumps({"result": result, "origins": origins}))
+"""
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_handler_runs_from_its_zip_and_the_runtime_alone(
+    native: Path, runtime: Path, tmp_path: Path, function: str
+) -> None:
+    with zipfile.ZipFile(native / f"{function}.zip") as archive:
+        archive.extractall(tmp_path)
+    module = f"query_service.lambdas.{function}"
+    # -I -S: no site-packages, no PYTHONPATH, no current directory: only the stdlib.
+    result = run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            CHILD,
+            str(tmp_path),
+            str(runtime),
+            module,
+            json.dumps(EVENTS[function]),
+        ],
+        120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    for name in ("pydantic_core", "orjson", "urllib3"):
+        if name in output["origins"]:
+            assert output["origins"][name].startswith(str(tmp_path)), name
+    for name in ("boto3", "aws_lambda_powertools"):
+        if name in output["origins"]:
+            assert output["origins"][name].startswith(str(runtime)), name
+
+    answer = output["result"]
+    if function == "stream_processor":
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "111"}]}
+    else:
+        assert answer["statusCode"] == 400
+        body = json.loads(answer["body"])
+        assert body["errors"][0]["field"] == "user_id"
