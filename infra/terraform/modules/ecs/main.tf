@@ -22,7 +22,7 @@ locals {
     user                   = "10001:10001" # the image's non-root user
     readonlyRootFilesystem = true
     privileged             = false
-    stopTimeout            = 30 # uvicorn drains for 10 s (--timeout-graceful-shutdown)
+    stopTimeout            = 30 # after SIGTERM uvicorn finishes the requests in flight
 
     portMappings = [{
       name          = "http"

