@@ -301,8 +301,11 @@ def test_5xx_rate_over_one_percent_by_metric_math() -> None:
 def test_lambda_dynamodb_stream_and_queue_alarms() -> None:
     monitoring = stack()["monitoring"]
     alarms = monitoring.of_type("aws_cloudwatch_metric_alarm")
-    assert {"lambda_errors", "lambda_throttles", "dynamodb_throttles"} <= set(alarms)
-    assert alarms["lambda_errors"]["for_each"] == "${var.lambda_function_names}"
+    assert {"lambda", "dynamodb_throttles"} <= set(alarms)
+    # One alarm per function and metric.
+    for_each = alarms["lambda"]["for_each"]
+    assert 'setproduct(keys(var.lambda_function_names), ["Errors", "Throttles"])' in for_each
+    assert alarms["dynamodb_throttles"]["for_each"] == "${var.table_names}"
     assert stack().call_of("monitoring")["lambda_function_names"] == (
         "${module.lambdas.function_names}"
     )

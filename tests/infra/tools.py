@@ -20,8 +20,10 @@ def uv() -> str:
     pytest.fail("uv not found: run the suite with `make test` (it installs uv)")
 
 
-def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+def run(
+    args: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", **(env or {})}
     return subprocess.run(
         args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )

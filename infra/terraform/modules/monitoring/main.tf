@@ -161,33 +161,19 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
 # Lambdas
 # ---------------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
-  for_each = var.lambda_function_names
+# Errors: an invocation failed (an answered problem is not an error). Throttles: the
+# function's reserved concurrency is exhausted. Any of either is an alarm.
+resource "aws_cloudwatch_metric_alarm" "lambda" {
+  for_each = {
+    for pair in setproduct(keys(var.lambda_function_names), ["Errors", "Throttles"]) :
+    "${pair[1]}-${pair[0]}" => { function = var.lambda_function_names[pair[0]], metric = pair[1] }
+  }
 
-  alarm_name          = "${local.p}Lambda-Errors-${each.key}"
-  alarm_description   = "${each.value} raised (an invocation failed, not a handled problem answer)."
+  alarm_name          = "${local.p}Lambda-${each.key}"
+  alarm_description   = "${each.value.function}: ${each.value.metric} in the last 5 minutes."
   namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
-  for_each = var.lambda_function_names
-
-  alarm_name          = "${local.p}Lambda-Throttles-${each.key}"
-  alarm_description   = "${each.value} was throttled (its reserved concurrency is exhausted)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
+  metric_name         = each.value.metric
+  dimensions          = { FunctionName = each.value.function }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1

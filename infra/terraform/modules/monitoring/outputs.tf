@@ -15,8 +15,7 @@ output "alarm_names" {
       aws_cloudwatch_metric_alarm.stream_iterator_age.alarm_name,
       aws_cloudwatch_metric_alarm.dlq_depth.alarm_name,
     ],
-    [for alarm in aws_cloudwatch_metric_alarm.lambda_errors : alarm.alarm_name],
-    [for alarm in aws_cloudwatch_metric_alarm.lambda_throttles : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.lambda : alarm.alarm_name],
     [for alarm in aws_cloudwatch_metric_alarm.dynamodb_throttles : alarm.alarm_name],
   )
 }
