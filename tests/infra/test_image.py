@@ -174,6 +174,9 @@ def test_the_image_command_serves_health_and_stops_on_sigterm() -> None:
     # The private API's URL exists only once deployed; /health does not call it.
     env["INTERNAL_API_URL"] = "https://abc123.execute-api.ap-southeast-1.amazonaws.com/v1"
     env |= {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "HOME": str(REPO)}
+    # On ECS the task role's credentials come from the container endpoint; INTERNAL_API_AUTH=iam
+    # refuses to start without any, so stand-in ones take their place.
+    env |= {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "stand-in-secret"}
     process = subprocess.Popen(
         argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

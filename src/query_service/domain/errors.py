@@ -92,6 +92,15 @@ def invalid(errors: list[FieldError], detail: str | None = None) -> Problem:
     return Problem(INVALID_REQUEST, detail, errors)
 
 
+def failing_upstream(service: str, retry_after: str) -> Problem:
+    """503 while an upstream's circuit is open: no call is made, the caller may retry later."""
+    return Problem(
+        UPSTREAM_UNAVAILABLE,
+        f"The {service} is failing; try again shortly.",
+        headers={"Retry-After": retry_after},
+    )
+
+
 def is_problem_body(body: object) -> bool:
     """Whether an upstream's JSON is a problem we may relay to the caller as it is."""
     if not isinstance(body, Mapping):

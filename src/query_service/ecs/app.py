@@ -43,6 +43,7 @@ from query_service.domain.queries import (
 )
 from query_service.ecs.internal_client import InternalApiClient
 from query_service.ecs.schemas import HealthResponse, ProblemResponse, QueryResponse
+from query_service.ecs.signing import MissingCredentials, SigV4Signer
 from query_service.logs import accept_request_id, configure_logging, request_id_var
 
 TIER: Tier = "ecs_handler"
@@ -213,7 +214,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ConfigError as exc:
             log.critical("refusing to start: %s", exc)
             raise
-        client = InternalApiClient(settings.internal_api_url, settings.timeout_for(TIER))
+        signer = None
+        if settings.internal_api_auth == "iam":
+            try:
+                signer = SigV4Signer(settings.aws_default_region)
+            except MissingCredentials as exc:
+                log.critical("refusing to start: %s", exc)
+                raise
+        client = InternalApiClient(
+            settings.internal_api_url, settings.timeout_for(TIER), signer=signer
+        )
         await client.start()
         app.state.internal_client = client
         log.info(

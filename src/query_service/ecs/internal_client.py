@@ -3,10 +3,12 @@
 One pooled aiohttp session per process. The choice of client stays in this module: on
 this machine a pooled ``httpx.AsyncClient`` forwarded several times fewer requests per
 second under concurrency (encode/httpx#3215), and the benchmark suite keeps measuring it.
+Deadline, retries and circuit breaking follow ``query_service.resilience``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -22,10 +24,20 @@ from query_service.domain.errors import (
     UPSTREAM_UNAVAILABLE,
     FieldError,
     Problem,
+    failing_upstream,
     is_problem_body,
 )
 from query_service.domain.queries import Query
 from query_service.domain.records import MalformedRecord, Record
+from query_service.ecs.signing import SigV4Signer
+from query_service.resilience import (
+    CallBudget,
+    CircuitBreaker,
+    CircuitOpen,
+    Outcome,
+    RetryPolicy,
+    outcome_of_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +81,23 @@ def _parse_result(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
 
 
 class InternalApiClient:
-    def __init__(self, base_url: str, timeout: float, *, pool_size: int = 100) -> None:
+    """Calls the internal API within one deadline, with safe retries and a circuit breaker."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float,
+        *,
+        pool_size: int = 100,
+        policy: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        signer: SigV4Signer | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.policy = policy or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker("internal_api")
+        self.signer = signer
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
 
@@ -79,7 +105,6 @@ class InternalApiClient:
         connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30)
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(3.0, self.timeout)),
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
             raise_for_status=False,
         )
@@ -98,49 +123,91 @@ class InternalApiClient:
     async def query(self, query: Query, request_id: str) -> QueryResult:
         """Run ``query`` upstream; every failure becomes a Problem fit for the caller."""
         url = f"{self.base_url}/query/{query.kind.value}"
+        body = orjson.dumps(query.normalised())
+        budget = CallBudget(self.timeout, self.breaker, self.policy)
         started = time.perf_counter()
+        while True:
+            try:
+                total, connect = budget.begin()
+            except CircuitOpen as exc:
+                log.warning("internal API circuit open", extra={"retry_after_s": exc.retry_after})
+                raise failing_upstream("record service", exc.retry_after_header) from None
+            outcome, answer = await self._attempt(url, body, request_id, total, connect)
+            wait = budget.retry_after(outcome)
+            if wait is None:
+                break
+            log.warning(
+                "retrying the internal API",
+                extra={"attempt": budget.attempts, "wait_ms": round(wait * 1000, 1)},
+            )
+            await asyncio.sleep(wait)
+        if isinstance(answer, Problem):
+            raise answer
+        records, cursor = answer
+        return QueryResult(records, cursor, (time.perf_counter() - started) * 1000)
+
+    async def _attempt(
+        self, url: str, body: bytes, request_id: str, total: float, connect: float
+    ) -> tuple[Outcome, tuple[list[dict[str, Any]], str | None] | Problem]:
+        headers = {"Content-Type": "application/json", "X-Request-ID": request_id}
+        if self.signer is not None:
+            headers = self.signer.sign("POST", url, body, headers)
         try:
             async with self.session.post(
                 url,
-                data=orjson.dumps(query.normalised()),
-                headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=total, connect=connect),
             ) as response:
                 raw = await response.read()
                 status = response.status
                 content_type = response.content_type
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError:
-            log.warning("internal API timed out", extra={"timeout_s": self.timeout})
-            raise Problem(UPSTREAM_TIMEOUT, "The record service did not answer in time.") from None
+            log.warning("internal API timed out", extra={"timeout_s": round(total, 3)})
+            return Outcome.FAILURE, Problem(
+                UPSTREAM_TIMEOUT, "The record service did not answer in time."
+            )
         except aiohttp.ClientConnectorError:
             log.warning("internal API unreachable", extra={"upstream": "internal_api"})
-            raise Problem(UPSTREAM_UNAVAILABLE, "The record service is unreachable.") from None
+            return Outcome.RETRYABLE, Problem(
+                UPSTREAM_UNAVAILABLE, "The record service is unreachable."
+            )
         except aiohttp.ClientError as exc:
             log.warning("internal API connection failed", extra={"error": type(exc).__name__})
-            raise Problem(UPSTREAM_FAILED, "The record service failed to answer.") from None
-        upstream_ms = (time.perf_counter() - started) * 1000
+            return Outcome.FAILURE, Problem(UPSTREAM_FAILED, "The record service failed to answer.")
         if status == 200:
             try:
-                records, cursor = _parse_result(raw)
+                return Outcome.SUCCESS, _parse_result(raw)
             except ValueError as exc:
                 log.error("internal API answered garbage", extra={"reason": str(exc)[:200]})
-                raise Problem(UPSTREAM_FAILED, "The record service answered garbage.") from None
-            return QueryResult(records, cursor, upstream_ms)
+                return Outcome.FAILURE, Problem(
+                    UPSTREAM_FAILED, "The record service answered garbage."
+                )
+        outcome = outcome_of_status(status)
         if status in RELAYED_STATUSES and "json" in content_type:
             try:
-                body = orjson.loads(raw)
+                problem_body = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                body = None
-            if is_problem_body(body) and body["status"] == status:
-                raise _relayed(status, body, retry_after)
+                problem_body = None
+            if is_problem_body(problem_body) and problem_body["status"] == status:
+                return outcome, _relayed(status, problem_body, retry_after)
         log.error("internal API failed", extra={"upstream_status": status})
-        raise Problem(UPSTREAM_FAILED, "The record service failed to answer.")
+        # A 4xx we do not relay is a fault between our tiers, not the caller's.
+        return (
+            Outcome.FAILURE if outcome is Outcome.SUCCESS else outcome,
+            Problem(UPSTREAM_FAILED, "The record service failed to answer."),
+        )
 
     async def ready(self) -> bool:
         """Whether the internal API answers its health check right now."""
+        headers: dict[str, str] = {}
+        url = f"{self.base_url}/health"
+        if self.signer is not None:
+            headers = self.signer.sign("GET", url, b"", headers)
         try:
             async with self.session.get(
-                f"{self.base_url}/health", timeout=aiohttp.ClientTimeout(total=2.0)
+                url, headers=headers, timeout=aiohttp.ClientTimeout(total=2.0)
             ) as response:
                 return response.status == 200
         except (aiohttp.ClientError, TimeoutError):

@@ -25,6 +25,7 @@ from query_service.domain.errors import (
     UPSTREAM_TIMEOUT,
     UPSTREAM_UNAVAILABLE,
     Problem,
+    failing_upstream,
     is_problem_body,
 )
 from query_service.domain.queries import (
@@ -38,6 +39,14 @@ from query_service.domain.queries import (
     removed,
 )
 from query_service.logs import accept_request_id, configure_logging, request_id_var
+from query_service.resilience import (
+    CallBudget,
+    CircuitBreaker,
+    CircuitOpen,
+    Outcome,
+    RetryPolicy,
+    outcome_of_status,
+)
 
 TIER: Tier = "query_entry"
 # Headers of the ECS handler's answer that mean something to the caller.
@@ -48,28 +57,78 @@ log = logging.getLogger(__name__)
 
 
 class EcsHandler:
-    """The forwarding half: one urllib3 pool for the life of the execution environment."""
+    """The forwarding half: one urllib3 pool for the life of the execution environment.
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    Deadline, retries and circuit breaking follow ``query_service.resilience``, as in the
+    ECS handler's own client.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float,
+        *,
+        policy: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.timeout = urllib3.Timeout(connect=min(3.0, timeout), read=timeout)
+        self.timeout = timeout
+        self.policy = policy or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker("ecs_handler")
         self.pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False)
 
     def call(self, method: str, path: str, body: bytes | None, request_id: str) -> dict[str, Any]:
+        budget = CallBudget(self.timeout, self.breaker, self.policy)
+        while True:
+            try:
+                total, connect = budget.begin()
+            except CircuitOpen as exc:
+                log.warning("ECS handler circuit open", extra={"retry_after_s": exc.retry_after})
+                raise failing_upstream("query service", exc.retry_after_header) from None
+            outcome, answer = self._attempt(method, path, body, request_id, total, connect)
+            wait = budget.retry_after(outcome)
+            if wait is None:
+                break
+            log.warning(
+                "retrying the ECS handler",
+                extra={"attempt": budget.attempts, "wait_ms": round(wait * 1000, 1)},
+            )
+            time.sleep(wait)
+        if isinstance(answer, Problem):
+            raise answer
+        return answer
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        request_id: str,
+        total: float,
+        connect: float,
+    ) -> tuple[Outcome, dict[str, Any] | Problem]:
         headers = {"X-Request-ID": request_id}
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
             response = self.pool.request(
-                method, self.base_url + path, body=body, headers=headers, timeout=self.timeout
+                method,
+                self.base_url + path,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(total=total, connect=connect),
             )
         except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
             # NewConnectionError subclasses the timeout errors: test it first.
-            raise Problem(UPSTREAM_UNAVAILABLE, "The query service is unreachable.") from None
+            return Outcome.RETRYABLE, Problem(
+                UPSTREAM_UNAVAILABLE, "The query service is unreachable."
+            )
         except urllib3.exceptions.TimeoutError:
-            raise Problem(UPSTREAM_TIMEOUT, "The query service did not answer in time.") from None
+            return Outcome.FAILURE, Problem(
+                UPSTREAM_TIMEOUT, "The query service did not answer in time."
+            )
         except urllib3.exceptions.HTTPError:
-            raise Problem(UPSTREAM_FAILED, "The query service failed to answer.") from None
+            return Outcome.FAILURE, Problem(UPSTREAM_FAILED, "The query service failed to answer.")
         content_type = response.headers.get("Content-Type", "")
         try:
             parsed = orjson.loads(response.data) if "json" in content_type else None
@@ -84,10 +143,15 @@ class EcsHandler:
                 "ECS handler answered something that is not our API",
                 extra={"upstream_status": response.status, "content_type": content_type[:80]},
             )
-            raise Problem(UPSTREAM_FAILED, "The query service failed to answer.")
+            outcome = outcome_of_status(response.status)
+            return (
+                Outcome.FAILURE if outcome is Outcome.SUCCESS else outcome,
+                Problem(UPSTREAM_FAILED, "The query service failed to answer."),
+            )
         headers = {h: response.headers[h] for h in _RELAYED_HEADERS if h in response.headers}
         headers["Content-Type"] = content_type
-        return {"statusCode": response.status, "headers": headers, "body": response.data.decode()}
+        answer = {"statusCode": response.status, "headers": headers, "body": response.data.decode()}
+        return outcome_of_status(response.status), answer
 
 
 @cache
