@@ -51,4 +51,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3).status != 200)"]
 
-CMD ["uvicorn", "query_service.ecs.app:app", "--host", "0.0.0.0", "--port", "8000"]
+# On SIGTERM uvicorn stops accepting, finishes what is in flight for up to 25 s (inside
+# the task definition's stopTimeout of 30 s), then the app closes its pool.
+CMD ["uvicorn", "query_service.ecs.app:app", "--host", "0.0.0.0", "--port", "8000", \
+     "--timeout-graceful-shutdown", "25"]

@@ -126,6 +126,9 @@ def test_command_is_the_handlers_and_the_task_definition_keeps_it() -> None:
     container = task_container()
     assert "command" not in container and "entryPoint" not in container
     assert [p["containerPort"] for p in container["portMappings"]] == [port]
+    # In-flight requests get their grace period, and the pool its close, before SIGKILL.
+    grace = int(cmd()[cmd().index("--timeout-graceful-shutdown") + 1])
+    assert grace < container["stopTimeout"]
 
 
 def test_image_dependencies_come_as_binary_wheels_for_linux_python_312(tmp_path: Path) -> None:

@@ -1,14 +1,18 @@
 """The ECS handler: the FastAPI application the Fargate task runs.
 
-Image command: ``uvicorn query_service.ecs.app:app --host 0.0.0.0 --port 8000``.
+Image command: ``uvicorn query_service.ecs.app:app --host 0.0.0.0 --port 8000
+--timeout-graceful-shutdown 25``.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Annotated, Any
 
 import orjson
@@ -96,6 +100,31 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def _drain_on_sigterm(app: FastAPI) -> Callable[[], None]:
+    """On SIGTERM, mark the app draining (readiness answers 503), then let uvicorn stop.
+
+    uvicorn has installed its own handler by the time the lifespan starts: it stops
+    accepting connections and waits for the requests in flight (up to
+    --timeout-graceful-shutdown), then the lifespan closes the pool. This wraps it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals belong to the main thread (tests run apps elsewhere)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        app.state.draining = True
+        log.info("SIGTERM: draining, finishing the requests in flight")
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def get_client(request: Request) -> InternalApiClient:
@@ -230,10 +259,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "ECS handler started",
             extra={"internal_api_url": settings.internal_api_url, "version": __version__},
         )
+        app.state.draining = False
+        restore = _drain_on_sigterm(app)
         try:
             yield
         finally:
+            restore()
             await client.close()
+            log.info("ECS handler stopped: pool closed")
 
     app = FastAPIOffline(
         title="query-service",
@@ -273,8 +306,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "healthy", "service": settings.service_name, "version": __version__}
 
     @app.get("/health/ready", tags=["health"], responses={503: {"model": ProblemResponse}})
-    async def ready(client: InternalClient) -> Response:
-        """Readiness: the internal API answers."""
+    async def ready(request: Request, client: InternalClient) -> Response:
+        """Readiness: not draining, and the internal API answers."""
+        if getattr(request.app.state, "draining", False):
+            return problem_response(Problem(UPSTREAM_UNAVAILABLE, "This task is shutting down."))
         if await client.ready():
             return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
         return problem_response(
