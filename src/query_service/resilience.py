@@ -6,7 +6,8 @@ to try again. So the rules below hold the same at both hops:
 
 - the whole call, retries included, ends within the caller's ``REQUEST_TIMEOUT``;
 - only failures that are safe to retry are retried (the request never reached the
-  upstream's logic: connection refused, or the upstream said 502/503/504), at most twice,
+  upstream's logic: connection refused, or the upstream said 502/503/504 without asking
+  to wait with Retry-After), at most twice,
   after a jittered backoff, and only if the deadline leaves room for the wait;
 - after ``failure_threshold`` failed calls in a row the circuit opens: calls fail at once
   (503) for ``reset_timeout`` seconds; then one probe goes through, and its outcome closes
@@ -30,10 +31,16 @@ Clock = Callable[[], float]
 class Outcome(Enum):
     SUCCESS = "success"  # the upstream answered as it should (4xx included: our caller's fault)
     RETRYABLE = "retryable"  # connection refused, 502/503/504: safe to try again
+    BUSY = "busy"  # 503 with Retry-After: alive, and asking callers to wait; relayed as is
     FAILURE = "failure"  # timed out, reset mid-answer, garbage: not retried
 
 
-def outcome_of_status(status: int) -> Outcome:
+def outcome_of_status(status: int, retry_after: str | None = None) -> Outcome:
+    """What an HTTP status says of the upstream. A 503 with Retry-After (DynamoDB throttled
+    behind it, or its own circuit open) is not retried here: every tier retrying it would
+    multiply the load on what is already overloaded."""
+    if status == 503 and retry_after:
+        return Outcome.BUSY
     if status in RETRYABLE_STATUSES:
         return Outcome.RETRYABLE
     if status >= 500:
@@ -111,7 +118,7 @@ class CircuitBreaker:
     def record(self, outcome: Outcome) -> None:
         with self._lock:
             self._probe_started = None
-            if outcome is Outcome.SUCCESS:
+            if outcome in (Outcome.SUCCESS, Outcome.BUSY):
                 self._failures, self._opened_at = 0, None
                 return
             self._failures += 1

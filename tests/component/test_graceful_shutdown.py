@@ -27,7 +27,7 @@ OK = {"items": [record()], "next_cursor": None}
 @pytest.fixture
 def slow_upstream() -> Iterator[StubServer]:
     with StubServer().running() as stub:
-        stub.reply = lambda _: Reply(200, OK, delay=1.5)
+        stub.reply = lambda _: Reply(200, OK, delay=3.0)
         yield stub
 
 
@@ -62,9 +62,16 @@ def test_requests_in_flight_at_sigterm_all_complete(slow_upstream: StubServer) -
                 time.sleep(0.01)
             assert len(slow_upstream.seen) == 12, "the requests should be in flight now"
             process.send_signal(signal.SIGTERM)
-            time.sleep(0.2)
-            with pytest.raises(httpx.TransportError):
-                httpx.get(f"{base}/health", timeout=1)  # no new connections while draining
+            refused = False
+            deadline = time.monotonic() + 2.0  # well inside the 3 s the requests take
+            while not refused and time.monotonic() < deadline:
+                try:
+                    httpx.get(f"{base}/health", timeout=0.5)
+                    time.sleep(0.05)
+                except httpx.TransportError:
+                    refused = True  # no new connections while draining
+            assert refused
+            assert not any(f.done() for f in in_flight)  # still in flight when refused
             statuses = [f.result(timeout=15) for f in in_flight]
         output, _ = process.communicate(timeout=30)
     finally:

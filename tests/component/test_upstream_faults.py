@@ -252,3 +252,30 @@ def test_dynamodb_throttling_is_503_with_retry_after(
     assert "exceeds" not in response["body"]
     assert len(upstream.seen) >= 2  # botocore's own retries ran first
     assert took < 5.0, took
+
+
+def test_a_busy_upstream_is_relayed_at_once_and_never_opens_the_circuit(
+    upstream: StubServer,
+) -> None:
+    """503 + Retry-After (DynamoDB throttled behind it): retrying at every tier would only
+    multiply the load, so each hop relays it to the caller after one call."""
+    busy = {"type": "/problems/x", "title": "x", "status": 503, "detail": "The store is busy."}
+    upstream.reply = lambda _: Reply(503, busy, headers={"Retry-After": "1"})
+    with ecs_app(upstream.url) as api:
+        for count in range(1, 8):
+            response = api.post("/query/user", json=USER)
+            problem_of(response, 503)
+            assert response.headers["retry-after"] == "1"
+            assert len(upstream.seen) == count
+
+
+def test_entry_relays_a_busy_ecs_without_retrying(ecs: StubServer) -> None:
+    busy = {"type": "/problems/x", "title": "x", "status": 503, "detail": "busy"}
+    ecs.reply = lambda _: Reply(
+        503, busy, headers={"Retry-After": "2"}, content_type="application/problem+json"
+    )
+    for count in range(1, 8):
+        response = entry()
+        entry_problem(response, 503)
+        assert response["headers"]["Retry-After"] == "2"
+        assert len(ecs.seen) == count

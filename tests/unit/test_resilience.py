@@ -38,6 +38,18 @@ def test_statuses_that_are_safe_to_retry() -> None:
     ]
 
 
+def test_a_503_asking_to_wait_is_busy_not_retryable_and_keeps_the_circuit_closed() -> None:
+    assert outcome_of_status(503, "1") is Outcome.BUSY
+    assert outcome_of_status(502, "1") is Outcome.RETRYABLE
+    clock = Clock()
+    breaker = CircuitBreaker("up", failure_threshold=2, clock=clock)
+    for _ in range(5):
+        b = CallBudget(10, breaker, RetryPolicy(), clock)
+        b.begin()
+        assert b.retry_after(Outcome.BUSY) is None
+    assert breaker.state == "closed"
+
+
 def test_the_breaker_opens_after_consecutive_failures_and_fails_fast() -> None:
     clock = Clock()
     breaker = CircuitBreaker("up", failure_threshold=3, reset_timeout=5.0, clock=clock)

@@ -184,7 +184,7 @@ class InternalApiClient:
                 return Outcome.FAILURE, Problem(
                     UPSTREAM_FAILED, "The record service answered garbage."
                 )
-        outcome = outcome_of_status(status)
+        outcome = outcome_of_status(status, retry_after)
         if status in RELAYED_STATUSES and "json" in content_type:
             try:
                 problem_body = orjson.loads(raw)

@@ -143,7 +143,7 @@ class EcsHandler:
                 "ECS handler answered something that is not our API",
                 extra={"upstream_status": response.status, "content_type": content_type[:80]},
             )
-            outcome = outcome_of_status(response.status)
+            outcome = outcome_of_status(response.status, response.headers.get("Retry-After"))
             return (
                 Outcome.FAILURE if outcome is Outcome.SUCCESS else outcome,
                 Problem(UPSTREAM_FAILED, "The query service failed to answer."),
@@ -151,7 +151,7 @@ class EcsHandler:
         headers = {h: response.headers[h] for h in _RELAYED_HEADERS if h in response.headers}
         headers["Content-Type"] = content_type
         answer = {"statusCode": response.status, "headers": headers, "body": response.data.decode()}
-        return outcome_of_status(response.status), answer
+        return outcome_of_status(response.status, response.headers.get("Retry-After")), answer
 
 
 @cache

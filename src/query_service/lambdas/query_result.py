@@ -46,7 +46,10 @@ app = APIGatewayRestResolver()
 def _repository() -> ReadRepository:
     settings = get_settings()
     settings.check_production(TIER)
-    return ReadRepository(dynamodb_client(settings), settings.notification_table_name)
+    # One retry in botocore: the ECS handler and the Query Lambda have deadlines of their own.
+    return ReadRepository(
+        dynamodb_client(settings, max_attempts=2), settings.notification_table_name
+    )
 
 
 @cache

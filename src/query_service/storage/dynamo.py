@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 AttributeValue = dict[str, Any]
 
 
-def _client_kwargs(settings: Settings, timeout: float) -> dict[str, Any]:
+def _client_kwargs(settings: Settings, timeout: float, max_attempts: int = 3) -> dict[str, Any]:
     config = Config(
         connect_timeout=min(timeout, 3.0),
         read_timeout=timeout,
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "max_attempts": max_attempts},
         max_pool_connections=64,
     )
     kwargs: dict[str, Any] = {"region_name": settings.aws_default_region, "config": config}
@@ -38,9 +38,17 @@ def _client_kwargs(settings: Settings, timeout: float) -> dict[str, Any]:
     return kwargs
 
 
-def dynamodb_client(settings: Settings, *, timeout: float = 5.0) -> DynamoDBClient:
-    """One client per execution environment; callers cache it."""
-    client: DynamoDBClient = boto3.client("dynamodb", **_client_kwargs(settings, timeout))
+def dynamodb_client(
+    settings: Settings, *, timeout: float = 5.0, max_attempts: int = 3
+) -> DynamoDBClient:
+    """One client per execution environment; callers cache it.
+
+    ``max_attempts`` counts botocore's own retries (throttling, 5xx): the read path keeps it
+    low, because the tiers in front of it have a deadline and retries of their own.
+    """
+    client: DynamoDBClient = boto3.client(
+        "dynamodb", **_client_kwargs(settings, timeout, max_attempts)
+    )
     return client
 
 
