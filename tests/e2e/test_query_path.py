@@ -139,11 +139,26 @@ def test_one_request_id_is_seen_by_all_five_tiers(stack: Stack, public: httpx.Cl
     assert response.headers["x-request-id"] == request_id
     wanted = {"gateway_public", "query_entry", "ecs_handler", "gateway_internal", "query_result"}
     tiers: set[str] = set()
+    metrics_seen: set[str] = set()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and tiers != wanted:
         tiers = set()
         for line in stack.logs().splitlines():
             if request_id in line and line.startswith("{"):
-                tiers.add(orjson.loads(line)["tier"])
+                entry = orjson.loads(line)
+                if "_aws" in entry:  # an EMF metrics line, with the id as metadata
+                    metrics_seen.add(entry["service"])
+                else:
+                    tiers.add(entry["tier"])
         time.sleep(0.1)
     assert tiers == wanted
+    assert metrics_seen == {"query-entry", "query-result"}
+
+
+def test_oversized_url_and_headers_are_refused_cleanly(public: httpx.Client) -> None:
+    long_url = public.get("/query/user", params={"user_id": "u", "x": "a" * 5000})
+    big_headers = public.get("/query/user", params={"user_id": "u"}, headers={"X-Big": "b" * 9000})
+    for response, status in ((long_url, 414), (big_headers, 431)):
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == status

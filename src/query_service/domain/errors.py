@@ -30,6 +30,8 @@ NOT_FOUND = ProblemType("not-found", 404, "Not found")
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
 GONE = ProblemType("query-removed", 410, "Query removed")
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", 413, "Payload too large")
+URI_TOO_LONG = ProblemType("uri-too-long", 414, "URI too long")
+HEADERS_TOO_LARGE = ProblemType("headers-too-large", 431, "Request header fields too large")
 INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error")
 UPSTREAM_FAILED = ProblemType("upstream-failed", 502, "Upstream failed")
 UPSTREAM_UNAVAILABLE = ProblemType("upstream-unavailable", 503, "Upstream unavailable")
@@ -41,6 +43,8 @@ PROBLEMS: tuple[ProblemType, ...] = (
     METHOD_NOT_ALLOWED,
     GONE,
     PAYLOAD_TOO_LARGE,
+    URI_TOO_LONG,
+    HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
     UPSTREAM_FAILED,
     UPSTREAM_UNAVAILABLE,

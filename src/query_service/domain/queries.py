@@ -14,10 +14,20 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from query_service.domain.errors import GONE, PAYLOAD_TOO_LARGE, FieldError, Problem, invalid
+from query_service.domain.errors import (
+    GONE,
+    HEADERS_TOO_LARGE,
+    PAYLOAD_TOO_LARGE,
+    URI_TOO_LONG,
+    FieldError,
+    Problem,
+    invalid,
+)
 from query_service.domain.records import IDENTIFIER_PATTERN, MAX_EPOCH_MS
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_URL_CHARS = 4096  # path and query string
+MAX_HEADER_BYTES = 8 * 1024  # every header name and value
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_CURSOR_CHARS = 2048
@@ -232,6 +242,21 @@ def parse_query_params(kind: QueryKind, params: Mapping[str, Sequence[str]]) -> 
             value = int(value) if value.isdigit() and len(value) <= 16 else value
         data[key] = value
     return validate_query(kind, data)
+
+
+def check_request_size(url_chars: int, header_bytes: int) -> None:
+    """Refuse, before any parsing, a URL or a header block larger than a query needs."""
+    if url_chars > MAX_URL_CHARS:
+        raise Problem(URI_TOO_LONG, f"The URL is longer than {MAX_URL_CHARS} characters.")
+    if header_bytes > MAX_HEADER_BYTES:
+        raise Problem(
+            HEADERS_TOO_LARGE, f"The request headers are larger than {MAX_HEADER_BYTES} bytes."
+        )
+
+
+def route_label(path: str) -> str:
+    """The path as a metric dimension: a known route, or "other" (bounded cardinality)."""
+    return path if path in QUERY_ROUTES or path in REMOVED_ROUTES or path == "/health" else "other"
 
 
 def body_too_large() -> Problem:

@@ -41,6 +41,7 @@ from query_service.domain.queries import (
     Query,
     QueryRoute,
     body_too_large,
+    check_request_size,
     parse_query_body,
     parse_query_params,
     removed,
@@ -74,6 +75,14 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        oversized: Problem | None = None
+        try:
+            check_request_size(
+                len(scope.get("raw_path") or scope["path"]) + len(scope.get("query_string", b"")),
+                sum(len(k) + len(v) + 4 for k, v in scope["headers"]),
+            )
+        except Problem as problem:
+            oversized = problem
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -86,7 +95,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if oversized is not None:
+                await problem_response(oversized)(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             state = scope.get("state", {})
             log.info(
@@ -169,7 +181,7 @@ async def answer(
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     p.status: {"model": ProblemResponse, "description": p.title}
     for p in PROBLEMS
-    if p.status in {400, 413, 502, 503, 504}
+    if p.status in {400, 413, 414, 431, 502, 503, 504}
 }
 
 

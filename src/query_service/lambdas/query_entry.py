@@ -34,11 +34,14 @@ from query_service.domain.queries import (
     QUERY_ROUTES,
     REMOVED_ROUTES,
     body_too_large,
+    check_request_size,
     parse_query_body,
     parse_query_params,
     removed,
+    route_label,
 )
 from query_service.logs import accept_request_id, configure_logging, request_id_var
+from query_service.metrics import publish, status_counts
 from query_service.resilience import (
     CallBudget,
     CircuitBreaker,
@@ -173,9 +176,23 @@ def _body_bytes(event: dict[str, Any]) -> bytes:
     return body.encode() if isinstance(body, str) else b""
 
 
+def _sizes(event: dict[str, Any]) -> tuple[int, int]:
+    """URL characters and header bytes of the request behind ``event``."""
+    params = event.get("multiValueQueryStringParameters") or {}
+    url = len(event.get("path") or "/") + sum(
+        len(k) + len(v) + 2 for k, values in params.items() for v in values
+    )
+    headers = event.get("multiValueHeaders") or {
+        k: [v] for k, v in (event.get("headers") or {}).items()
+    }
+    size = sum(len(k) + len(v) + 4 for k, values in headers.items() for v in values or [])
+    return url, size
+
+
 def _route(event: dict[str, Any], request_id: str) -> dict[str, Any]:
     path = event.get("path") or "/"
     method = (event.get("httpMethod") or "GET").upper()
+    check_request_size(*_sizes(event))
     if path in REMOVED_ROUTES:
         raise removed(path)
     if path == "/health":
@@ -224,14 +241,23 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
             }
         response["headers"]["X-Request-ID"] = request_id
         response["isBase64Encoded"] = False
+        latency_ms = (time.perf_counter() - started) * 1000
+        status = response["statusCode"]
         log.info(
             "request",
             extra={
                 "method": event.get("httpMethod"),
                 "route": event.get("path"),
-                "status": response["statusCode"],
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "status": status,
+                "latency_ms": round(latency_ms, 2),
             },
+        )
+        publish(
+            "query-entry",
+            route_label(event.get("path") or "/"),
+            latency_ms=latency_ms,
+            counts=status_counts(status),
+            request_id=request_id,
         )
         return response
     finally:

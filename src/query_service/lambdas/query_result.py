@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import time
 from functools import cache
 from typing import Any
 
@@ -27,8 +29,9 @@ from query_service.domain.errors import (
     Problem,
     invalid,
 )
-from query_service.domain.queries import QueryKind, parse_query_body
+from query_service.domain.queries import QueryKind, parse_query_body, route_label
 from query_service.logs import accept_request_id, configure_logging, request_id_var
+from query_service.metrics import publish, status_counts
 from query_service.storage.dynamo import dynamodb_client
 from query_service.storage.repository import ReadRepository, StartKeyMismatch, StoredRecordError
 
@@ -40,6 +43,10 @@ THROTTLING_CODES = frozenset(
 configure_logging(TIER, get_settings().log_level)
 log = logging.getLogger(__name__)
 app = APIGatewayRestResolver()
+# What the route handler found, for the invocation's metrics (read after resolve).
+_items_returned: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "items_returned", default=None
+)
 
 
 @cache
@@ -83,6 +90,7 @@ def run_query(kind: str) -> Response[str]:
     except StartKeyMismatch:
         raise invalid([FieldError("cursor", "does not belong to this query")]) from None
     next_cursor = _codec().encode(query.scope(), page.last_key) if page.last_key else None
+    _items_returned.set(len(page.records))
     log.info(
         "query served",
         extra={"route": f"/query/{kind}", "items": len(page.records), "reads": page.reads},
@@ -137,8 +145,24 @@ def not_found(_: Exception) -> Response[str]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = event.get("headers") or {}
     given = next((v for k, v in headers.items() if k.lower() == "x-request-id"), None)
-    token = request_id_var.set(accept_request_id(given))
+    request_id = accept_request_id(given)
+    token = request_id_var.set(request_id)
+    items_token = _items_returned.set(None)
+    started = time.perf_counter()
     try:
-        return app.resolve(event, context)
+        response = app.resolve(event, context)
+        counts = status_counts(int(response.get("statusCode", 500)))
+        items = _items_returned.get()
+        if items is not None:
+            counts["ItemsReturned"] = items
+        publish(
+            "query-result",
+            route_label(event.get("path") or "/"),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            counts=counts,
+            request_id=request_id,
+        )
+        return response
     finally:
+        _items_returned.reset(items_token)
         request_id_var.reset(token)

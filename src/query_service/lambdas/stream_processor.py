@@ -10,6 +10,7 @@ stored ``updated_at``, so replays and late retries never regress a record.
 from __future__ import annotations
 
 import logging
+import time
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from botocore.exceptions import ClientError
 from query_service.config import Tier, get_settings
 from query_service.domain.records import MalformedRecord, epoch_ms
 from query_service.logs import configure_logging
+from query_service.metrics import publish
 from query_service.storage.dynamo import dynamodb_client, to_attribute, to_item
 from query_service.storage.projection import project_record, read_key
 
@@ -140,10 +142,15 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    started = time.perf_counter()
     response = process_partial_response(event, record_handler, processor, context)
     failures = len(response.get("batchItemFailures", []))
-    log.info(
-        "batch processed",
-        extra={"records": len(event.get("Records", [])), "failures": failures},
+    records = len(event.get("Records", []))
+    log.info("batch processed", extra={"records": records, "failures": failures})
+    publish(
+        "stream-processor",
+        "stream",
+        latency_ms=(time.perf_counter() - started) * 1000,
+        counts={"RecordsProcessed": records - failures, "RecordsFailed": failures},
     )
     return dict(response)
