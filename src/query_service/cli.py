@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--port", type=int, required=True)
     gateway.add_argument("--timeout", type=float, help="integration timeout, seconds (29)")
 
+    seed = local.add_parser(
+        "seed",
+        help="create the tables and write the demo data to command-records (docker compose)",
+    )
+    seed.add_argument("--demo-records", type=_bounded_int(0, 1_000_000), default=300)
+
     stream = local.add_parser(
         "stream",
         help="the event source mapping: command-records stream -> Stream Processor (used by `up`)",
@@ -106,6 +112,24 @@ def _rate(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
     return value
+
+
+def _seed(generated: int) -> int:
+    """Tables and demo data on the DYNAMODB_ENDPOINT_URL; the stream tier projects them."""
+    from query_service.config import get_settings
+    from query_service.local.demo import load_demo
+    from query_service.local.dynamodb import ensure_tables
+    from query_service.storage.dynamo import dynamodb_client
+
+    settings = get_settings()
+    if not settings.dynamodb_endpoint_url:
+        print("seed: set DYNAMODB_ENDPOINT_URL (it only seeds a local DynamoDB)", file=sys.stderr)
+        return 2
+    client = dynamodb_client(settings, timeout=10.0)
+    ensure_tables(client, settings.command_table_name, settings.notification_table_name)
+    written = load_demo(client, settings.command_table_name, generated=generated)
+    print(f"{len(written)} demo records written to {settings.command_table_name}")
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -167,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "simulate":
         return _simulate(args)
+    if args.command == "local" and args.local_command == "seed":
+        return _seed(args.demo_records)
     if args.command == "local" and args.local_command == "gateway":
         from query_service.local.gateway import GATEWAYS, serve
 

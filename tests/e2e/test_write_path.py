@@ -256,3 +256,25 @@ def test_a_poller_killed_mid_load_resumes_with_nothing_lost_or_duplicated(
         assert (read["status"], read["updated_at"]) == (c["status"], c["updated_at"])
         assert "device_token" not in read and "payload" not in read
     assert not (state / "dlq.jsonl").exists()
+
+
+def test_seed_creates_the_tables_and_writes_the_demo_to_the_command_side(stack: Stack) -> None:
+    """`query-service local seed` (the compose file's seeder), run twice: it is idempotent."""
+    env = {
+        **os.environ,
+        "DYNAMODB_ENDPOINT_URL": stack.dynamodb,
+        "COMMAND_TABLE_NAME": "seed-test-commands",
+        "NOTIFICATION_TABLE_NAME": "seed-test-reads",
+    }
+    argv = [sys.executable, "-m", "query_service.cli", "local", "seed", "--demo-records", "5"]
+    client = dynamodb(stack)
+    try:
+        for _ in range(2):
+            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            assert "14 demo records written to seed-test-commands" in result.stdout
+        assert len(_scan(client, "seed-test-commands")) == 14
+        assert _scan(client, "seed-test-reads") == []  # the stream tier's job, not the seeder's
+    finally:
+        for table in ("seed-test-commands", "seed-test-reads"):
+            client.delete_table(TableName=table)

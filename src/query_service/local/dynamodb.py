@@ -22,11 +22,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 PACKAGE = "amplify-dynamodb-simulator"
 VERSION = "2.9.30"
@@ -192,6 +195,19 @@ def wait_until_ready(
         except (BotoCoreError, ClientError):
             time.sleep(0.1)
     raise DynamoDBLocalError(f"DynamoDB did not answer at {endpoint} within {timeout:.0f} s")
+
+
+def ensure_tables(client: DynamoDBClient, command_table: str, notification_table: str) -> None:
+    """Create both tables (storage/tables.py) unless they exist, and wait until active."""
+    from query_service.storage.tables import command_table_spec, notification_table_spec
+
+    existing = set(client.list_tables()["TableNames"])
+    for spec in (command_table_spec(command_table), notification_table_spec(notification_table)):
+        if spec["TableName"] not in existing:
+            client.create_table(**spec)
+        client.get_waiter("table_exists").wait(
+            TableName=spec["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
 
 
 class RunningDynamoDB:

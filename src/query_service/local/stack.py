@@ -246,17 +246,10 @@ class LocalStack:
         return dynamodb_client(settings, timeout=10.0), settings
 
     def _create_tables(self, endpoint: str) -> None:
-        from query_service.storage.tables import command_table_spec, notification_table_spec
+        from query_service.local.dynamodb import ensure_tables
 
         client, settings = self._client(endpoint)
-        for spec in (
-            command_table_spec(settings.command_table_name),
-            notification_table_spec(settings.notification_table_name),
-        ):
-            client.create_table(**spec)
-            client.get_waiter("table_exists").wait(
-                TableName=spec["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-            )
+        ensure_tables(client, settings.command_table_name, settings.notification_table_name)
 
     def _load_demo(self, endpoint: str, stream: Child) -> None:
         """Demo deliveries into command-records; return once the read side holds them all."""
