@@ -162,3 +162,27 @@ def test_oversized_url_and_headers_are_refused_cleanly(public: httpx.Client) -> 
         assert response.status_code == status
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["status"] == status
+
+
+def test_request_log_lines_carry_route_status_latency_and_upstream_latency(
+    stack: Stack, public: httpx.Client
+) -> None:
+    request_id = f"e2e-obs-{uuid.uuid4()}"
+    public.post(
+        "/query/fail", json={"transaction_id": "tx_002"}, headers={"X-Request-ID": request_id}
+    )
+    wanted = {"query_entry", "ecs_handler"}  # the tiers that call an upstream of their own
+    found: dict[str, dict[str, object]] = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and set(found) != wanted:
+        for line in stack.logs().splitlines():
+            if request_id in line and '"message":"request"' in line:
+                entry = orjson.loads(line)
+                found[entry["tier"]] = entry
+        time.sleep(0.1)
+    assert set(found) == wanted
+    for entry in found.values():
+        assert entry["route"] == "/query/fail" and entry["status"] == 200
+        assert isinstance(entry["latency_ms"], float)
+        assert isinstance(entry["upstream_ms"], float)
+        assert entry["upstream_ms"] <= entry["latency_ms"]

@@ -8,6 +8,7 @@ warm invocations reuse, and maps the handler's failures to problem+json.
 from __future__ import annotations
 
 import base64
+import contextvars
 import logging
 import time
 from functools import cache
@@ -55,6 +56,11 @@ TIER: Tier = "query_entry"
 # Headers of the ECS handler's answer that mean something to the caller.
 _RELAYED_HEADERS = ("Deprecation", "Link", "Retry-After")
 
+# Time spent calling the ECS handler in this invocation (None: no call was made).
+upstream_ms: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "upstream_ms", default=None
+)
+
 configure_logging(TIER, get_settings().log_level)
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,20 @@ class EcsHandler:
 
     def call(self, method: str, path: str, body: bytes | None, request_id: str) -> dict[str, Any]:
         budget = CallBudget(self.timeout, self.breaker, self.policy)
+        started = time.perf_counter()
+        try:
+            return self._call(budget, method, path, body, request_id)
+        finally:
+            upstream_ms.set(round((time.perf_counter() - started) * 1000, 2))
+
+    def _call(
+        self,
+        budget: CallBudget,
+        method: str,
+        path: str,
+        body: bytes | None,
+        request_id: str,
+    ) -> dict[str, Any]:
         while True:
             try:
                 total, connect = budget.begin()
@@ -229,6 +249,7 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     fallback = (event.get("requestContext") or {}).get("requestId")
     request_id = accept_request_id(given or fallback)
     token = request_id_var.set(request_id)
+    upstream_token = upstream_ms.set(None)
     started = time.perf_counter()
     try:
         try:
@@ -250,6 +271,7 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
                 "route": event.get("path"),
                 "status": status,
                 "latency_ms": round(latency_ms, 2),
+                "upstream_ms": upstream_ms.get(),
             },
         )
         publish(
@@ -261,4 +283,5 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         )
         return response
     finally:
+        upstream_ms.reset(upstream_token)
         request_id_var.reset(token)
