@@ -12,7 +12,7 @@ export UV_FROZEN := 1
 help:
 	@echo "make run      start the whole local stack with demo data (Ctrl-C stops it)"
 	@echo "make test     run the whole test suite (unit, component, end to end, infra)"
-	@echo "make lint     ruff, ruff format --check, mypy --strict"
+	@echo "make lint     ruff, ruff format --check, mypy --strict, bandit (high), pip-audit of uv.lock"
 	@echo "make package  build the three Lambda zips into dist/"
 	@echo "make image    build the ECS image (needs a Docker engine)"
 
@@ -36,6 +36,8 @@ lint: setup
 	$(UV) run ruff check src tests tools
 	$(UV) run ruff format --check src tests tools
 	$(UV) run mypy
+	$(UV) run bandit --quiet --recursive src tools/package_lambdas.py tools/audit_lock.py --severity-level high
+	UV=$(UV) $(UV) run python tools/audit_lock.py
 
 package: setup
 	$(UV) run python tools/package_lambdas.py
