@@ -208,6 +208,12 @@ def test_docs_are_served_without_a_cdn(api: TestClient) -> None:
     assert spec["paths"]["/query/failures"]["post"]["deprecated"] is True
     body = spec["paths"]["/query/user"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["required"] == ["user_id"]
+    # Errors are documented with the media type they are served with.
+    for path in spec["paths"].values():
+        for operation in path.values():
+            for status, response in operation["responses"].items():
+                if status[0] in "45":
+                    assert list(response["content"]) == ["application/problem+json"], status
 
 
 def test_one_pooled_session_serves_every_request(api: TestClient, upstream: StubServer) -> None:

@@ -244,6 +244,28 @@ def _add_removed_route(app: FastAPI, path: str) -> None:
         )
 
 
+def _document_problems_as_problem_json(app: FastAPI) -> None:
+    """Error responses are served as application/problem+json; say so in the OpenAPI.
+
+    FastAPI files every response model under ``application/json``; a client generated from
+    the document (or a fuzzer checking answers against it) must see the type we send.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for operation in (op for path in document["paths"].values() for op in path.values()):
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[0] in "45" and "application/json" in content:
+                        content[PROBLEM_CONTENT_TYPE] = content.pop("application/json")
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(TIER, settings.log_level, settings.service_name)
@@ -332,6 +354,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _add_query_route(app, route)
     for path in REMOVED_ROUTES:
         _add_removed_route(app, path)
+    _document_problems_as_problem_json(app)
     return app
 
 
