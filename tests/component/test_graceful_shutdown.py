@@ -32,6 +32,15 @@ def slow_upstream() -> Iterator[StubServer]:
 
 
 def test_requests_in_flight_at_sigterm_all_complete(slow_upstream: StubServer) -> None:
+    # The upstream holds every request until released, so "in flight" does not depend on
+    # how fast a busy machine starts twelve threads.
+    release = threading.Event()
+
+    def held(_: object) -> Reply:
+        release.wait(20)
+        return Reply(200, OK)
+
+    slow_upstream.reply = held
     port = free_port()
     env = {**os.environ, "INTERNAL_API_URL": slow_upstream.url, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
@@ -57,13 +66,13 @@ def test_requests_in_flight_at_sigterm_all_complete(slow_upstream: StubServer) -
 
         with ThreadPoolExecutor(12) as pool:
             in_flight = [pool.submit(query, i) for i in range(12)]
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 15
             while len(slow_upstream.seen) < 12 and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert len(slow_upstream.seen) == 12, "the requests should be in flight now"
             process.send_signal(signal.SIGTERM)
             refused = False
-            deadline = time.monotonic() + 2.0  # well inside the 3 s the requests take
+            deadline = time.monotonic() + 5.0
             while not refused and time.monotonic() < deadline:
                 try:
                     httpx.get(f"{base}/health", timeout=0.5)
@@ -72,9 +81,11 @@ def test_requests_in_flight_at_sigterm_all_complete(slow_upstream: StubServer) -
                     refused = True  # no new connections while draining
             assert refused
             assert not any(f.done() for f in in_flight)  # still in flight when refused
+            release.set()
             statuses = [f.result(timeout=15) for f in in_flight]
         output, _ = process.communicate(timeout=30)
     finally:
+        release.set()
         if process.poll() is None:
             process.kill()
             process.wait()
