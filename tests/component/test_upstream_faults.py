@@ -126,7 +126,7 @@ def test_ecs_circuit_opens_and_then_answers_503_without_calling(upstream: StubSe
     assert int(response.headers["retry-after"]) >= 1
     assert "try again shortly" in body["detail"]
     assert len(upstream.seen) == calls and calls == 5
-    assert took < 0.1, took
+    assert took < 0.5, took  # fast: no call was made (the count above proves it)
 
 
 def test_the_circuit_probes_and_closes_when_the_upstream_recovers(
@@ -219,7 +219,7 @@ def test_entry_circuit_opens_on_a_failing_ecs(ecs: StubServer) -> None:
     entry_problem(response, 503)
     assert response["headers"]["Retry-After"]
     assert len(ecs.seen) == calls == 5
-    assert took < 0.1
+    assert took < 0.5  # fast: no call was made
 
 
 # -- Query Result Lambda → DynamoDB (a throttling endpoint on a real socket) -------------
