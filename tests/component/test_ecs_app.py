@@ -208,6 +208,7 @@ def test_docs_are_served_without_a_cdn(api: TestClient) -> None:
     assert spec["paths"]["/query/failures"]["post"]["deprecated"] is True
     body = spec["paths"]["/query/user"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["required"] == ["user_id"]
+    assert set(spec["paths"]["/query/marketing"]["get"]["responses"]) == {"410"}
 
 
 def test_one_pooled_session_serves_every_request(api: TestClient, upstream: StubServer) -> None:
