@@ -1,6 +1,6 @@
 """Every curl example in README.md and docs/*.md, run against the session's local stack.
 
-The conventions a doc example follows (docs/README.md repeats them for writers):
+The conventions a doc example follows (docs/README.md explains them to writers):
 
 - Runnable examples live in fenced ``bash``, ``sh``, ``shell`` or ``console`` blocks (a
   ``$ `` prompt is stripped). A ``curl`` there that calls ``localhost`` or ``127.0.0.1`` on
