@@ -214,6 +214,7 @@ def test_docs_are_served_without_a_cdn(api: TestClient) -> None:
             for status, response in operation["responses"].items():
                 if status[0] in "45":
                     assert list(response["content"]) == ["application/problem+json"], status
+    assert set(spec["paths"]["/query/marketing"]["get"]["responses"]) == {"410"}
 
 
 def test_one_pooled_session_serves_every_request(api: TestClient, upstream: StubServer) -> None:

@@ -238,6 +238,7 @@ def _add_removed_route(app: FastAPI, path: str) -> None:
             removed_query,
             methods=[method],
             deprecated=True,
+            status_code=410,  # what the OpenAPI names as its answer (it never answers 200)
             summary="Removed: answers 410 Gone",
             responses={410: {"model": ProblemResponse, "description": "the query was removed"}},
             name=f"removed_{method.lower()}_{path.strip('/').replace('/', '_')}",
