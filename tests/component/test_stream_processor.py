@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,3 +148,39 @@ def test_unprojectable_changes_are_batch_item_failures(sp: Tables, record: dict[
 def test_a_missing_read_table_fails_the_records_for_retry(sp: Tables) -> None:
     sp.client.delete_table(TableName="notification-records")
     assert run(change("INSERT", new=command())) == [f"{1:021d}"]
+
+
+def test_one_keys_changes_in_one_batch_apply_in_stream_order(
+    sp: Tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same updated_at, so only stream order decides: the last change must win, even when
+    the earlier changes' writes are the slower ones."""
+
+    def earlier_is_slower(params: dict[str, Any], **_: Any) -> None:
+        note = params["Item"].get("error_msg", {}).get("S", "")
+        if note.startswith("e"):
+            time.sleep((24 - int(note[1:])) * 0.002)
+
+    sp.client.meta.events.register("provide-client-params.dynamodb.PutItem", earlier_is_slower)
+    monkeypatch.setattr(stream_processor, "_client", lambda: sp.client)
+    batch = [
+        change("MODIFY" if i else "INSERT", new=command(status="FAILED", error_msg=f"e{i}"), seq=i)
+        for i in range(24)
+    ]
+    others = [change("INSERT", new=command(user_id=f"u{i}"), seq=100 + i) for i in range(8)]
+    assert run(*batch[:12], *others, *batch[12:]) == []
+    by_user = {item["user_id"]: item for item in read_items(sp)}
+    assert by_user["test_user_001"]["error_msg"] == "e23"
+    assert len(by_user) == 9
+
+
+def test_a_batchs_writes_run_concurrently(sp: Tables, monkeypatch: pytest.MonkeyPatch) -> None:
+    writers: set[str] = set()
+    sp.client.meta.events.register(
+        "before-call.dynamodb.PutItem", lambda **_: writers.add(threading.current_thread().name)
+    )
+    monkeypatch.setattr(stream_processor, "_client", lambda: sp.client)
+    batch = [change("INSERT", new=command(user_id=f"u{i}"), seq=i) for i in range(40)]
+    assert run(*batch) == []
+    assert len(read_items(sp)) == 40
+    assert len(writers) > 1 and all(w.startswith("projection") for w in writers)
