@@ -1,0 +1,361 @@
+"""The result document as a markdown summary and PNG plots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bench.stats import evaluate_targets
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "**pass**", False: "**MISS**", None: "not measured"}[met]
+
+
+def targets_section(results: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for target in evaluate_targets(results):
+        sign = "≥" if target.higher_is_better else ("≤" if target.unit == "x" else "<")
+        limit = f"{sign} {_fmt(target.limit, 2 if target.unit == 'x' else 0)} {target.unit}"
+        measured = _fmt(target.measured, 2 if target.unit == "x" else 1)
+        rows.append([target.name, measured, limit, _verdict(target.met)])
+    return _table(["target", "measured", "limit", "verdict"], rows)
+
+
+def chain_section(chain: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for run in chain["runs"]:
+        tiers = run["tiers"]
+        cpu = ", ".join(f"{n} {t['cpu_percent']:.0f}" for n, t in tiers.items())
+        rows.append(
+            [
+                run["path"],
+                run["concurrency"],
+                run["requests"],
+                run["errors"],
+                run["throughput_rps"],
+                run["p50_ms"],
+                run["p95_ms"],
+                run["p99_ms"],
+                cpu,
+            ]
+        )
+    lines = _table(
+        ["path", "c", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "CPU % by tier"],
+        rows,
+    )
+    last = chain["runs"][-1]["tiers"]
+    rss = ", ".join(f"{name} {t['rss_mib']:.0f}" for name, t in last.items())
+    lines += [
+        "",
+        f"RSS (MiB) after the last run: {rss}. The ECS handler had served "
+        f"{chain['ecs_requests_served']:,} requests.",
+    ]
+    return lines
+
+
+def floor_section(floor: Mapping[str, Any]) -> list[str]:
+    lines = ["DynamoDB Local's own query time (boto3, one at a time, Limit 10):", ""]
+    lines += _table(
+        ["query", "p50 ms", "p95 ms", "p99 ms"],
+        [[p, f["p50_ms"], f["p95_ms"], f["p99_ms"]] for p, f in floor["dynamodb"].items()],
+    )
+    names = {
+        "ecs_handler": "ECS handler (FastAPI, pooled aiohttp)",
+        "floor_aiohttp": "floor: bare ASGI, pooled aiohttp",
+        "floor_httpx": "floor: bare ASGI, pooled httpx",
+        "floor_naive": "naive: bare ASGI, new aiohttp session per request",
+    }
+    for key, title in (
+        ("internal_upstream", "against the internal gateway (the real upstream)"),
+        ("stub_upstream", "against a stub upstream (a canned page: the tier's own cost)"),
+    ):
+        part = floor[key]
+        rows = [
+            [
+                names[n],
+                r["throughput_rps"],
+                r["p50_ms"],
+                r["p99_ms"],
+                r["errors"],
+                r["cpu_percent"],
+                r["rss_mib"],
+            ]
+            for n, r in part["runs"].items()
+        ]
+        ratios = part["ratios"]
+        lines += [
+            "",
+            f"Forwarding `/query/user` at c={next(iter(part['runs'].values()))['concurrency']}, "
+            f"{title}:",
+            "",
+            *_table(["forwarder", "req/s", "p50 ms", "p99 ms", "errors", "CPU %", "RSS MiB"], rows),
+            "",
+            f"ECS handler / floor {_fmt(ratios['ecs_over_floor'], 2)}x, "
+            f"httpx / aiohttp {_fmt(ratios['httpx_over_aiohttp'], 2)}x, "
+            f"pooled / naive {_fmt(ratios['pooled_over_naive'], 2)}x, "
+            f"ECS handler / naive {_fmt(ratios['ecs_over_naive'], 2)}x.",
+        ]
+    return lines
+
+
+def scale_section(scale: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for step in scale["steps"]:
+        rows.append(
+            [
+                step["records"],
+                step["load_s"],
+                step["user"]["chain"]["p50_ms"],
+                step["user"]["dynamodb"]["p50_ms"],
+                step["user"]["items"],
+                step["fail"]["chain"]["p50_ms"],
+                step["fail"]["dynamodb"]["p50_ms"],
+                step["fail"]["items"],
+            ]
+        )
+    ratios, direct = scale["ratios"], scale["ratios_dynamodb"]
+    return [
+        f"Read table grown by batch writes; `/query/user` for `{scale['hot_user']}` (a tenth "
+        f"of the records), `/query/fail` for `{scale['hot_campaign']}` (a tenth of the "
+        "deliveries, few failed); one request at a time through the chain, and the same "
+        "DynamoDB Query from boto3.",
+        "",
+        *_table(
+            [
+                "records",
+                "load s",
+                "user p50 ms (chain)",
+                "user p50 ms (DynamoDB)",
+                "items",
+                "fail p50 ms (chain)",
+                "fail p50 ms (DynamoDB)",
+                "items",
+            ],
+            rows,
+        ),
+        "",
+        f"Largest / smallest p50 through the chain: user {_fmt(ratios['user'], 2)}x, "
+        f"fail {_fmt(ratios['fail'], 2)}x; DynamoDB alone: user "
+        f"{_fmt(direct['user'], 2)}x, fail {_fmt(direct['fail'], 2)}x.",
+    ]
+
+
+def cold_start_section(cold: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for module, ms in cold["import_ms"].items():
+        heavy = ", ".join(
+            f"{h['module']} {h['cumulative_ms']:.0f}" for h in cold["heaviest_imports"][module][:4]
+        )
+        size = cold.get("zips", {}).get(module, {}).get("mib")
+        rows.append([f"query_service.lambdas.{module}", ms, size, heavy])
+    lines = _table(["module", "import ms", "zip MiB", "heaviest imports (ms, cumulative)"], rows)
+    if "error" in cold.get("zips", {}):
+        lines += ["", f"`make package` failed: {cold['zips']['error']}"]
+    return lines
+
+
+def profile_section(profile: Mapping[str, Any]) -> list[str]:
+    return [
+        f"pyinstrument on an ECS handler forwarding to the stub upstream, c=10, "
+        f"{profile['requests']:,} requests; own time per function, heaviest first "
+        f"(the whole report: `{profile['report']}` in the run's work folder):",
+        "",
+        "```",
+        *profile["top"],
+        "```",
+    ]
+
+
+def comparison_section(results: Mapping[str, Any], before: Mapping[str, Any]) -> list[str]:
+    """Before/after: this run's figures beside those of ``before`` (bench/before.json)."""
+    pairs: list[tuple[str, Any, Any]] = []
+
+    def chain_figure(doc: Mapping[str, Any], path: str, c: int, key: str) -> Any:
+        for run in doc.get("chain", {}).get("runs", []):
+            if run["path"] == path and run["concurrency"] == c:
+                return run[key]
+        return None
+
+    for path in ("/query/user", "/query/fail"):
+        for c, key in ((10, "p99_ms"), (50, "throughput_rps"), (50, "p50_ms")):
+            pairs.append(
+                (
+                    f"chain {path} c={c} {key}",
+                    chain_figure(before, path, c, key),
+                    chain_figure(results, path, c, key),
+                )
+            )
+    for upstream in ("internal_upstream", "stub_upstream"):
+        for name in ("ecs_handler", "floor_aiohttp"):
+
+            def rps(doc: Mapping[str, Any], u: str = upstream, n: str = name) -> Any:
+                return (
+                    doc.get("floor", {}).get(u, {}).get("runs", {}).get(n, {}).get("throughput_rps")
+                )
+
+            pairs.append((f"{name} req/s ({upstream.split('_')[0]})", rps(before), rps(results)))
+        pairs.append(
+            (
+                f"ECS handler / floor ({upstream.split('_')[0]})",
+                before.get("floor", {}).get(upstream, {}).get("ratios", {}).get("ecs_over_floor"),
+                results["floor"][upstream]["ratios"]["ecs_over_floor"],
+            )
+        )
+    pairs.append(
+        (
+            "ECS handler RSS MiB after the chain",
+            before.get("chain", {}).get("ecs_rss_mib_after"),
+            results["chain"]["ecs_rss_mib_after"],
+        )
+    )
+    rows = [[name, b, a] for name, b, a in pairs]
+    return [
+        f"Before: the run of {before.get('timestamp', '?')} (`bench/before.json`, taken before "
+        "the fixes below); after: this run.",
+        "",
+        *_table(["figure", "before", "after"], rows),
+    ]
+
+
+def render_markdown(
+    results: Mapping[str, Any], before: Mapping[str, Any] | None, plots: list[str]
+) -> str:
+    m = results["machine"]
+    lines = [
+        f"# Benchmark results {results['timestamp']}",
+        "",
+        f"`make bench` on {m['cpus']} cores, Python {m['python']}, DynamoDB engine "
+        f"{results.get('engine', '?')}; load average at start {m['load_avg_at_start']}, at "
+        f"end {m.get('load_avg_at_end', '?')} (other work on this machine shares its cores); "
+        f"wall time {results['wall_s']} s. Absolute times drift on a shared machine: the "
+        "ratios compare figures taken side by side in this one run.",
+        "",
+        "## Targets",
+        "",
+        *targets_section(results),
+        "",
+        "## Chain: client → public gateway → Query Lambda → ECS handler → internal gateway "
+        "→ Query Result Lambda → DynamoDB Local",
+        "",
+        *chain_section(results["chain"]),
+        "",
+        "## Floor and naive baseline",
+        "",
+        *floor_section(results["floor"]),
+        "",
+        "## Scale",
+        "",
+        *scale_section(results["scale"]),
+        "",
+        "## Cold start",
+        "",
+        *cold_start_section(results["cold_start"]),
+        "",
+        "## Profile",
+        "",
+        *profile_section(results["profile"]),
+        "",
+    ]
+    if before is not None:
+        lines += ["## Before and after the fixes", "", *comparison_section(results, before), ""]
+    if plots:
+        lines += ["## Plots", "", *(f"![{p}]({p})" for p in plots), ""]
+    return "\n".join(lines)
+
+
+def render_plots(results: Mapping[str, Any], out: Path, stamp: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in results["chain"]["cdf"].items():
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_title("Chain latency CDF (through the public gateway)")
+    ax.axvline(100, color="grey", linestyle=":", label="100 ms target")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, out / f"{stamp}-latency-cdf.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for path in ("/query/user", "/query/fail"):
+        runs = [r for r in results["chain"]["runs"] if r["path"] == path]
+        ax.plot(
+            [r["concurrency"] for r in runs],
+            [r["throughput_rps"] for r in runs],
+            marker="o",
+            label=f"chain {path}",
+        )
+    for upstream, style in (("internal_upstream", "s"), ("stub_upstream", "^")):
+        part = results["floor"][upstream]["runs"]
+        for name, run in part.items():
+            ax.scatter(
+                [run["concurrency"]],
+                [run["throughput_rps"]],
+                marker=style,
+                label=f"{name} → {upstream.split('_')[0]}",
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("concurrency (requests in flight)")
+    ax.set_ylabel("requests per second")
+    ax.set_title("Throughput against concurrency")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    paths.append(_save(fig, out / f"{stamp}-throughput.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    steps = results["scale"]["steps"]
+    sizes = [s["records"] for s in steps]
+    for name in ("user", "fail"):
+        ax.plot(sizes, [s[name]["chain"]["p50_ms"] for s in steps], marker="o", label=f"{name}")
+        ax.plot(
+            sizes,
+            [s[name]["dynamodb"]["p50_ms"] for s in steps],
+            marker="x",
+            linestyle="--",
+            label=f"{name}: DynamoDB alone",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("records in the read table (bench's own, log scale)")
+    ax.set_ylabel("p50 latency (ms)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Query latency against table size")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, out / f"{stamp}-scale.png"))
+    return paths
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path

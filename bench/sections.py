@@ -1,0 +1,508 @@
+"""The benchmark's sections, each returning a JSON-ready dict (see ``bench.run``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from bench.load import LoadResult, run_load, warm_up
+from bench.procs import Usage, read_rss_mib
+from bench.stats import cdf_points, ratio, summarise
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+USER_BODY = b'{"user_id":"test_user_001","limit":10}'  # the brief's example call
+FAIL_BODY = b'{"transaction_id":"tx_002"}'
+BODIES = {"/query/user": USER_BODY, "/query/fail": FAIL_BODY}
+LAMBDA_MODULES = ("query_entry", "query_result", "stream_processor")
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much load each section sends; ``quick`` is a smoke run of the harness."""
+
+    chain: tuple[tuple[int, int], ...] = ((1, 300), (10, 1000), (50, 10_000))
+    floor_seconds: float = 6.0
+    floor_concurrency: int = 50
+    scale_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
+    scale_requests: int = 200
+    dynamodb_queries: int = 300
+    import_repeats: int = 3
+    profile_seconds: float = 8.0
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(
+            chain=((1, 50), (10, 200), (50, 500)),
+            floor_seconds=2.0,
+            scale_sizes=(1_000, 3_000),
+            scale_requests=50,
+            dynamodb_queries=50,
+            import_repeats=1,
+            profile_seconds=2.0,
+        )
+
+
+def _measured(result: LoadResult, **extra: Any) -> dict[str, Any]:
+    figures = summarise(result.latencies_ms, result.errors, result.elapsed_s)
+    return {**extra, **figures, "statuses": dict(result.statuses)}
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(url, timeout=2) as response,  # noqa: S310 - loopback
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def server(
+    argv: list[str], health: str, env: Mapping[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process of ours, stopped (SIGTERM, then SIGKILL) however the block ends."""
+    with log.open("ab") as sink:
+        process = subprocess.Popen(  # noqa: S603 - our own argv
+            argv, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_http(health, process)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def ecs_argv(port: int) -> list[str]:
+    """The ECS handler as the stack and the image run it."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "query_service.ecs.app:app",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def floor_argv(mode: str, upstream: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "bench.floor", mode, "--upstream", upstream, "--port", str(port)]
+
+
+# -- chain -------------------------------------------------------------------------------
+
+
+def chain(public: str, pids: Mapping[str, int], plan: Plan, say: Say) -> dict[str, Any]:
+    """The whole stack through the public gateway, as a client sees it."""
+    runs: list[dict[str, Any]] = []
+    cdfs: dict[str, list[tuple[float, float]]] = {}
+    for path, body in BODIES.items():
+        warm_up(public + path, body)
+    for concurrency, requests in plan.chain:
+        for path, body in BODIES.items():
+            with Usage(pids) as usage:
+                result = run_load(public + path, body, concurrency, requests=requests)
+            run = _measured(result, path=path, concurrency=concurrency, tiers=usage.figures)
+            runs.append(run)
+            cdfs[f"{path} c={concurrency}"] = cdf_points(result.latencies_ms)
+            say(
+                f"chain {path} c={concurrency}: {run['throughput_rps']} req/s, "
+                f"p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, {run['errors']} errors"
+            )
+    served = sum(r["requests"] for r in runs) + 100
+    return {
+        "runs": runs,
+        "cdf": cdfs,
+        "ecs_requests_served": served,
+        "ecs_rss_mib_after": read_rss_mib(pids["ecs"]),
+    }
+
+
+# -- floor -------------------------------------------------------------------------------
+
+
+def dynamodb_floor(client: DynamoDBClient, table: str, plan: Plan) -> dict[str, Any]:
+    """DynamoDB Local's own answer time for the two queries, from boto3, one at a time."""
+    queries: dict[str, dict[str, Any]] = {
+        "/query/user": {
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": "test_user_001"}},
+        },
+        "/query/fail": {
+            "IndexName": "failures-index",
+            "KeyConditionExpression": "failed_tx = :t",
+            "ExpressionAttributeValues": {":t": {"S": "tx_002"}},
+        },
+    }
+    out: dict[str, Any] = {}
+    for path, query in queries.items():
+        times = time_dynamodb(client, table, query, plan.dynamodb_queries)
+        out[path] = summarise(times, 0, sum(times) / 1000)
+    return out
+
+
+def time_dynamodb(
+    client: DynamoDBClient, table: str, query: Mapping[str, Any], count: int
+) -> list[float]:
+    kwargs = {"TableName": table, "ScanIndexForward": False, "Limit": 10, **query}
+    for _ in range(10):
+        client.query(**kwargs)
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        client.query(**kwargs)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def forwarders(
+    ecs: tuple[str, int] | None, upstream: str, plan: Plan, workdir: Path, say: Say, label: str
+) -> dict[str, Any]:
+    """The ECS handler beside the floor proxies and the naive one, all against ``upstream``.
+
+    ``ecs`` is a running handler (URL, pid) already pointed at ``upstream``; without one, a
+    handler is started for the run.
+    """
+    env = {"INTERNAL_API_URL": upstream, "LOG_LEVEL": "WARNING"}
+    out: dict[str, Any] = {}
+
+    def measure(name: str, base: str, pid: int) -> None:
+        url = base + "/query/user"
+        warm_up(url, USER_BODY, requests=200)
+        with Usage({name: pid}) as usage:
+            result = run_load(url, USER_BODY, plan.floor_concurrency, duration=plan.floor_seconds)
+        run = _measured(result, concurrency=plan.floor_concurrency, **usage.figures[name])
+        out[name] = run
+        say(
+            f"floor[{label}] {name}: {run['throughput_rps']} req/s, p50 {run['p50_ms']} ms, "
+            f"{run['errors']} errors, cpu {run['cpu_percent']} %"
+        )
+
+    if ecs is not None:
+        measure("ecs_handler", *ecs)
+    else:
+        port = free_port()
+        with server(
+            ecs_argv(port), f"http://{HOST}:{port}/health", env, workdir / "ecs-stub.log"
+        ) as process:
+            measure("ecs_handler", f"http://{HOST}:{port}", process.pid)
+    for mode in ("aiohttp", "httpx", "naive"):
+        port = free_port()
+        with server(
+            floor_argv(mode, upstream, port),
+            f"http://{HOST}:{port}/health",
+            env,
+            workdir / f"floor-{mode}.log",
+        ) as process:
+            measure(f"floor_{mode}", f"http://{HOST}:{port}", process.pid)
+    rps = {name: run["throughput_rps"] for name, run in out.items()}
+    return {
+        "runs": out,
+        "ratios": {
+            "ecs_over_floor": ratio(rps["ecs_handler"], rps["floor_aiohttp"]),
+            "httpx_over_aiohttp": ratio(rps["floor_httpx"], rps["floor_aiohttp"]),
+            "pooled_over_naive": ratio(rps["floor_aiohttp"], rps["floor_naive"]),
+            "ecs_over_naive": ratio(rps["ecs_handler"], rps["floor_naive"]),
+        },
+    }
+
+
+def floor(
+    stack_urls: Mapping[str, str],
+    pids: Mapping[str, int],
+    client: DynamoDBClient,
+    table: str,
+    plan: Plan,
+    workdir: Path,
+    say: Say,
+) -> dict[str, Any]:
+    dynamo = dynamodb_floor(client, table, plan)
+    for path, figures in dynamo.items():
+        say(f"floor dynamodb {path}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
+    ecs = (stack_urls["ecs"], pids["ecs"])
+    internal = forwarders(ecs, stack_urls["internal"], plan, workdir, say, "internal")
+    stub_port = free_port()
+    stub_url = f"http://{HOST}:{stub_port}"
+    with server(floor_argv("stub", "", stub_port), stub_url + "/health", {}, workdir / "stub.log"):
+        stub = forwarders(None, stub_url, plan, workdir, say, "stub")
+    return {
+        "dynamodb": dynamo,
+        "internal_upstream": internal,
+        "stub_upstream": stub,
+        "ratios": internal["ratios"],
+    }
+
+
+# -- profile -----------------------------------------------------------------------------
+
+
+def profile(plan: Plan, workdir: Path, say: Say) -> dict[str, Any]:
+    """pyinstrument on an ECS handler forwarding to the stub upstream, under load."""
+    stub_port, port = free_port(), free_port()
+    stub_url = f"http://{HOST}:{stub_port}"
+    report = workdir / "profile-ecs.txt"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.profile_ecs",
+        "--port",
+        str(port),
+        "--output",
+        str(report),
+    ]
+    env = {"INTERNAL_API_URL": stub_url, "LOG_LEVEL": "WARNING"}
+    with (
+        server(floor_argv("stub", "", stub_port), stub_url + "/health", {}, workdir / "stub.log"),
+        server(argv, f"http://{HOST}:{port}/health", env, workdir / "profile.log"),
+    ):
+        url = f"http://{HOST}:{port}/query/user"
+        warm_up(url, USER_BODY, requests=200)
+        result = run_load(url, USER_BODY, 10, duration=plan.profile_seconds)
+    text = report.read_text() if report.exists() else ""
+    say(f"profile: {len(result.latencies_ms)} requests profiled, report {report.name}")
+    return {"requests": len(result.latencies_ms), "report": report.name, "top": top_frames(text)}
+
+
+def top_frames(report: str, count: int = 12) -> list[str]:
+    """The heaviest lines of a pyinstrument text report (kept in the summary)."""
+    lines = [line.rstrip() for line in report.splitlines() if re.search(r"\d+\.\d+\s", line)]
+    return lines[:count]
+
+
+# -- scale -------------------------------------------------------------------------------
+
+HOT_USER = "bench_hot_user"
+HOT_CAMPAIGN = "bench_hot_campaign"
+
+
+def scale_records(start: int, stop: int, now_ms: int) -> Iterator[dict[str, Any]]:
+    """Read items ``start``..``stop`` of the scale table, newest last.
+
+    One in ten goes to the hot user (many records), one in ten is a delivery of the hot
+    campaign, of which few fail (the first 20, then one in a hundred); the rest are many
+    users with five records each, 5 % of them failed, over many campaigns.
+    """
+    from query_service.storage.projection import project_record
+
+    for i in range(start, stop):
+        created = now_ms - 10_000_000 + i
+        status, error = "DELIVERED", None
+        if i % 10 == 0:
+            user, tx = HOT_USER, f"bench_tx_{i // 10:06d}"
+        elif i % 10 == 1:
+            j = i // 10
+            user, tx = f"bench_campaign_user_{j:06d}", HOT_CAMPAIGN
+            if j < 20 or j % 100 == 0:
+                status, error = "FAILED", "Device token invalid"
+        else:
+            user, tx = f"bench_user_{i // 5:06d}", f"bench_tx_{i // 50:06d}"
+            if i % 20 == 7:
+                status, error = "FAILED", "Network timeout"
+        yield project_record(
+            {
+                "transaction_id": tx,
+                "user_id": user,
+                "created_at": created,
+                "status": status,
+                "platform": ("IOS", "ANDROID", "WEBPUSH")[i % 3],
+                "notification_title": "Your weekly summary",
+                "ap_id": "mobile-app-001",
+                "error_msg": error,
+            }
+        )
+
+
+def load_read_table(client: DynamoDBClient, table: str, items: list[dict[str, Any]]) -> None:
+    """Batch writes straight into the read table, four writers at a time."""
+    from query_service.local.commands import batch_put
+
+    chunks = [items[i : i + 500] for i in range(0, len(items), 500)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda chunk: batch_put(client, table, chunk), chunks))
+
+
+def scale(public: str, client: DynamoDBClient, table: str, plan: Plan, say: Say) -> dict[str, Any]:
+    queries = {
+        "user": (
+            public + "/query/user",
+            orjson.dumps({"user_id": HOT_USER, "limit": 10}),
+            {
+                "KeyConditionExpression": "user_id = :u",
+                "ExpressionAttributeValues": {":u": {"S": HOT_USER}},
+            },
+        ),
+        "fail": (
+            public + "/query/fail",
+            orjson.dumps({"transaction_id": HOT_CAMPAIGN}),
+            {
+                "IndexName": "failures-index",
+                "KeyConditionExpression": "failed_tx = :t",
+                "ExpressionAttributeValues": {":t": {"S": HOT_CAMPAIGN}},
+            },
+        ),
+    }
+    now_ms = int(time.time() * 1000)
+    loaded = 0
+    steps = []
+    for size in plan.scale_sizes:
+        started = time.perf_counter()
+        load_read_table(client, table, list(scale_records(loaded, size, now_ms)))
+        load_s = time.perf_counter() - started
+        loaded = size
+        step: dict[str, Any] = {"records": size, "load_s": round(load_s, 1)}
+        for name, (url, body, query) in queries.items():
+            warm_up(url, body, concurrency=1, requests=20)
+            result = run_load(url, body, 1, requests=plan.scale_requests)
+            times = time_dynamodb(client, table, query, plan.scale_requests)
+            step[name] = {
+                "chain": _measured(result, concurrency=1),
+                "dynamodb": summarise(times, 0, sum(times) / 1000),
+                "items": _items(url, body),
+            }
+        say(
+            f"scale {size:,} records (loaded in {load_s:.1f} s): user p50 "
+            f"{step['user']['chain']['p50_ms']} ms, fail p50 {step['fail']['chain']['p50_ms']} ms"
+        )
+        steps.append(step)
+    first, last = steps[0], steps[-1]
+    return {
+        "steps": steps,
+        "hot_user": HOT_USER,
+        "hot_campaign": HOT_CAMPAIGN,
+        "ratios": {
+            name: ratio(last[name]["chain"]["p50_ms"], first[name]["chain"]["p50_ms"])
+            for name in queries
+        },
+        "ratios_dynamodb": {
+            name: ratio(last[name]["dynamodb"]["p50_ms"], first[name]["dynamodb"]["p50_ms"])
+            for name in queries
+        },
+    }
+
+
+def _items(url: str, body: bytes) -> int:
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url, body, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return len(orjson.loads(response.read())["data"])
+
+
+# -- cold start --------------------------------------------------------------------------
+
+_IMPORT_PROBE = (
+    "import time; t = time.perf_counter(); import query_service.lambdas.{m}; "
+    "print((time.perf_counter() - t) * 1000)"
+)
+
+
+def cold_start(plan: Plan, workdir: Path, say: Say, package: bool = True) -> dict[str, Any]:
+    """Import time of each Lambda handler module in a fresh interpreter; each zip's size."""
+    env = {**os.environ, "AWS_DEFAULT_REGION": "ap-southeast-1", "PYTHONDONTWRITEBYTECODE": ""}
+    import_ms: dict[str, float] = {}
+    heaviest: dict[str, list[dict[str, Any]]] = {}
+    for module in LAMBDA_MODULES:
+        runs = []
+        for _ in range(plan.import_repeats):
+            done = subprocess.run(  # noqa: S603 - our own argv
+                [sys.executable, "-c", _IMPORT_PROBE.format(m=module)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
+            runs.append(float(done.stdout.strip()))
+        import_ms[module] = round(statistics.median(runs), 1)
+        traced = subprocess.run(  # noqa: S603 - our own argv
+            [sys.executable, "-X", "importtime", "-c", f"import query_service.lambdas.{module}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        heaviest[module] = heaviest_imports(traced.stderr)
+        say(f"cold start {module}: import {import_ms[module]} ms")
+    zips: dict[str, Any] = {}
+    if package:
+        zips = package_sizes(workdir / "dist", say)
+    return {"import_ms": import_ms, "heaviest_imports": heaviest, "zips": zips}
+
+
+def heaviest_imports(importtime: str, count: int = 8) -> list[dict[str, Any]]:
+    """Top-level-ish packages by cumulative import time, from ``-X importtime`` output."""
+    rows = []
+    for line in importtime.splitlines():
+        found = re.match(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)", line)
+        if found and len(found.group(3)) <= 3:  # the imported module and its direct imports
+            rows.append({"module": found.group(4), "cumulative_ms": int(found.group(2)) / 1000})
+    rows.sort(key=lambda r: -r["cumulative_ms"])
+    return rows[:count]
+
+
+def package_sizes(out: Path, say: Say) -> dict[str, Any]:
+    done = subprocess.run(  # noqa: S603 - our own argv
+        [sys.executable, str(REPO / "tools" / "package_lambdas.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    if done.returncode != 0:
+        say(f"make package failed: {done.stderr.strip()[-300:]}")
+        return {"error": done.stderr.strip()[-300:]}
+    sizes = {
+        path.stem: {"bytes": path.stat().st_size, "mib": round(path.stat().st_size / 2**20, 2)}
+        for path in sorted(out.glob("*.zip"))
+    }
+    say("zips: " + ", ".join(f"{k} {v['mib']} MiB" for k, v in sizes.items()))
+    return sizes
