@@ -173,15 +173,24 @@ def cold_start_section(cold: Mapping[str, Any]) -> list[str]:
 
 
 def profile_section(profile: Mapping[str, Any]) -> list[str]:
-    return [
-        f"pyinstrument on an ECS handler forwarding to the stub upstream, c=10, "
-        f"{profile['requests']:,} requests; own time per function, heaviest first "
-        f"(the whole report: `{profile['report']}` in the run's work folder):",
-        "",
-        "```",
-        *profile["top"],
-        "```",
-    ]
+    titles = {
+        "ecs": "the ECS handler forwarding to the stub upstream at c=10",
+        "query_result": "the Query Result Lambda's handler, one `/query/user` after another",
+    }
+    lines = []
+    for key, title in titles.items():
+        part = profile[key]
+        lines += [
+            f"pyinstrument on {title}, {part['requests']:,} requests; own time per function "
+            f"(s), heaviest first (the whole report: `{part['report']}` in the run's work "
+            "folder):",
+            "",
+            "```",
+            *part["top"],
+            "```",
+            "",
+        ]
+    return lines
 
 
 def comparison_section(results: Mapping[str, Any], before: Mapping[str, Any]) -> list[str]:

@@ -81,7 +81,7 @@ def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:
             table = settings.notification_table_name
             results["chain"] = sections.chain(urls["public"], pids, plan, _say)
             results["floor"] = sections.floor(urls, pids, client, table, plan, work, _say)
-            results["profile"] = sections.profile(plan, work, _say)
+            results["profile"] = sections.profile(plan, work, urls["dynamodb"], _say)
             results["scale"] = sections.scale(urls["public"], client, table, plan, _say)
         finally:
             stack.down()

@@ -47,6 +47,7 @@ class Plan:
     dynamodb_queries: int = 300
     import_repeats: int = 3
     profile_seconds: float = 8.0
+    profile_lambda_requests: int = 1000
 
     @classmethod
     def quick(cls) -> Plan:
@@ -58,6 +59,7 @@ class Plan:
             dynamodb_queries=50,
             import_repeats=1,
             profile_seconds=2.0,
+            profile_lambda_requests=100,
         )
 
 
@@ -286,36 +288,78 @@ def floor(
 # -- profile -----------------------------------------------------------------------------
 
 
-def profile(plan: Plan, workdir: Path, say: Say) -> dict[str, Any]:
-    """pyinstrument on an ECS handler forwarding to the stub upstream, under load."""
+def profile(plan: Plan, workdir: Path, dynamodb: str, say: Say) -> dict[str, Any]:
+    """pyinstrument on the two tiers that do the work of a query.
+
+    The ECS handler forwards to the stub upstream under load (its own cost, nothing
+    upstream's); the Query Result Lambda's handler queries DynamoDB Local one call after
+    the other.
+    """
     stub_port, port = free_port(), free_port()
     stub_url = f"http://{HOST}:{stub_port}"
-    report = workdir / "profile-ecs.txt"
-    argv = [
-        sys.executable,
-        "-m",
-        "bench.profile_ecs",
-        "--port",
-        str(port),
-        "--output",
-        str(report),
-    ]
+    ecs_report = workdir / "profile-ecs.txt"
+    argv = [sys.executable, "-m", "bench.profile_tier", "ecs", "--port", str(port)]
     env = {"INTERNAL_API_URL": stub_url, "LOG_LEVEL": "WARNING"}
     with (
         server(floor_argv("stub", "", stub_port), stub_url + "/health", {}, workdir / "stub.log"),
-        server(argv, f"http://{HOST}:{port}/health", env, workdir / "profile.log"),
+        server(
+            [*argv, "--output", str(ecs_report)],
+            f"http://{HOST}:{port}/health",
+            env,
+            workdir / "profile.log",
+        ),
     ):
         url = f"http://{HOST}:{port}/query/user"
         warm_up(url, USER_BODY, requests=200)
         result = run_load(url, USER_BODY, 10, duration=plan.profile_seconds)
-    text = report.read_text() if report.exists() else ""
-    say(f"profile: {len(result.latencies_ms)} requests profiled, report {report.name}")
-    return {"requests": len(result.latencies_ms), "report": report.name, "top": top_frames(text)}
+    say(f"profile: ECS handler, {len(result.latencies_ms)} requests, report {ecs_report.name}")
+    lambda_report = workdir / "profile-query-result.txt"
+    lambda_env = {
+        **os.environ,
+        "DYNAMODB_ENDPOINT_URL": dynamodb,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "WARNING",
+    }
+    subprocess.run(  # noqa: S603 - our own argv
+        [
+            sys.executable,
+            "-m",
+            "bench.profile_tier",
+            "query_result",
+            "--requests",
+            str(plan.profile_lambda_requests),
+            "--output",
+            str(lambda_report),
+        ],
+        env=lambda_env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    say(f"profile: Query Result Lambda, report {lambda_report.name}")
+    return {
+        "ecs": {
+            "requests": len(result.latencies_ms),
+            "report": ecs_report.name,
+            "top": top_frames(_read(ecs_report)),
+        },
+        "query_result": {
+            "requests": plan.profile_lambda_requests,
+            "report": lambda_report.name,
+            "top": top_frames(_read(lambda_report)),
+        },
+    }
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def top_frames(report: str, count: int = 12) -> list[str]:
     """The heaviest lines of a pyinstrument text report (kept in the summary)."""
-    lines = [line.rstrip() for line in report.splitlines() if re.search(r"\d+\.\d+\s", line)]
+    lines = [line.rstrip() for line in report.splitlines() if re.match(r"\d+\.\d+ ", line)]
     return lines[:count]
 
 

@@ -104,7 +104,10 @@ def _document(p99: float, import_ms: float, naive_ratio: float) -> dict[str, Any
             "heaviest_imports": {"query_entry": [], "query_result": []},
             "zips": {"query_entry": {"bytes": 3_000_000, "mib": 2.86}},
         },
-        "profile": {"requests": 100, "report": "profile-ecs.txt", "top": ["0.5 f  a.py:1"]},
+        "profile": {
+            tier: {"requests": 100, "report": f"{tier}.txt", "top": ["0.5 f  a.py:1"]}
+            for tier in ("ecs", "query_result")
+        },
     }
 
 
