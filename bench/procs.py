@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.stats import cpu_percent, cpu_ticks, rss_kib
+from bench.stats import cpu_percent, cpu_ticks, parent_pid, rss_kib
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def die_with_parent() -> None:
+    """A child's preexec: SIGTERM when the benchmark dies, so no server outlives it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def read_ticks(pid: int) -> int:
@@ -45,3 +54,20 @@ class Usage:
             }
             for name, pid in self.pids.items()
         }
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if parent_pid(text) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()

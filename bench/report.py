@@ -71,6 +71,33 @@ def chain_section(chain: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def tools_section(tools: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for name in ("ab", "wrk"):
+        run = tools.get(name, {})
+        if "skipped" in run:
+            rows.append([name, run["skipped"], None, None, None, None, None])
+            continue
+        errors = run.get("non_2xx", 0) + run.get("socket_errors", 0) + run.get("failed", 0)
+        rows.append(
+            [
+                name,
+                f"`{run.get('command', '?')}`",
+                run.get("requests"),
+                run.get("throughput_rps"),
+                run.get("p50_ms"),
+                run.get("p99_ms"),
+                errors,
+            ]
+        )
+    return [
+        "The brief's own load tools against the public gateway (`ab` without `-k` opens a "
+        "connection per request):",
+        "",
+        *_table(["tool", "command", "requests", "req/s", "p50 ms", "p99 ms", "errors"], rows),
+    ]
+
+
 def floor_section(floor: Mapping[str, Any]) -> list[str]:
     lines = ["DynamoDB Local's own query time (boto3, one at a time, Limit 10):", ""]
     lines += _table(
@@ -266,6 +293,11 @@ def render_markdown(
         "",
         *chain_section(results["chain"]),
         "",
+        *(
+            ["### ab and wrk", "", *tools_section(results["tools"]), ""]
+            if "tools" in results
+            else []
+        ),
         "## Floor and naive baseline",
         "",
         *floor_section(results["floor"]),

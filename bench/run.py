@@ -9,20 +9,23 @@ taken side by side, stops everything it started, and writes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
-import shutil
+import signal
+import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bench import sections
+from bench.procs import children, cmdline, die_with_parent
 from bench.report import render_markdown, render_plots
-from bench.stats import evaluate_targets
+from bench.stats import evaluate_targets, tier_of
 
 DEFAULT_OUT = sections.REPO / "bench" / "results"
 DEFAULT_BEFORE = sections.REPO / "bench" / "before.json"
@@ -41,9 +44,54 @@ def machine() -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def local_stack(ports: dict[str, int], work: Path) -> Iterator[dict[str, int]]:
+    """``query-service local up`` on ``ports``, as a user runs it; yields each tier's pid.
+
+    Its own process, so that relaying the tiers' log lines costs the load generator
+    nothing; stopped with SIGTERM (every tier with it) however the block ends.
+    """
+    argv = [sys.executable, "-m", "query_service.cli", "local", "up"]
+    argv += ["--log-dir", str(work / "logs"), "--state-dir", str(work / "state")]
+    for name, port in ports.items():
+        argv += [f"--{name}-port", str(port)]
+    output = work / "stack.out"
+    _say(f"starting the local stack on ports {ports}")
+    with output.open("wb") as sink:
+        process = subprocess.Popen(  # noqa: S603 - our own argv
+            argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=die_with_parent,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while "query-service local stack is up" not in output.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the stack did not come up:\n{output.read_text()[-3000:]}")
+            time.sleep(0.2)
+        pids = {}
+        for pid in children(process.pid):
+            tier = tier_of(cmdline(pid))
+            if tier is not None:
+                pids[tier] = pid
+        missing = {"dynamodb", "stream", "internal", "ecs", "public"} - pids.keys()
+        if missing:
+            raise RuntimeError(f"tiers not found among the stack's processes: {missing}")
+        yield {**pids, "runner": process.pid}  # the runner relays every tier's log lines
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:
     from query_service.config import Settings
-    from query_service.local.stack import LocalStack, Ports
     from query_service.storage.dynamo import dynamodb_client
 
     started = time.monotonic()
@@ -58,34 +106,18 @@ def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:
     # The Lambda zips first: building them is CPU work that must not overlap a load run.
     results["cold_start"] = sections.cold_start(plan, work, _say, package=package)
 
-    ports = Ports(*(sections.free_port() for _ in range(4)))
-    state = Path(tempfile.mkdtemp(prefix="bench-state-"))
-    with (work / "stack.out").open("w") as stack_out:
-        stack = LocalStack(ports, log_dir=work / "logs", state_dir=state, out=stack_out)
-        try:
-            _say(f"starting the local stack on ports {ports}")
-            stack.up()
-            results["engine"] = stack.engine_used
-            pids = {child.name: child.process.pid for child in stack.children}
-            urls = {
-                name: f"http://{sections.HOST}:{port}"
-                for name, port in (
-                    ("public", ports.public),
-                    ("ecs", ports.ecs),
-                    ("internal", ports.internal),
-                    ("dynamodb", ports.dynamodb),
-                )
-            }
-            settings = Settings(dynamodb_endpoint_url=urls["dynamodb"])
-            client = dynamodb_client(settings, timeout=30.0)
-            table = settings.notification_table_name
-            results["chain"] = sections.chain(urls["public"], pids, plan, _say)
-            results["floor"] = sections.floor(urls, pids, client, table, plan, work, _say)
-            results["profile"] = sections.profile(plan, work, urls["dynamodb"], _say)
-            results["scale"] = sections.scale(urls["public"], client, table, plan, _say)
-        finally:
-            stack.down()
-            shutil.rmtree(state, ignore_errors=True)
+    ports = {name: sections.free_port() for name in ("dynamodb", "internal", "ecs", "public")}
+    urls = {name: f"http://{sections.HOST}:{port}" for name, port in ports.items()}
+    with local_stack(ports, work) as pids:
+        results["engine"] = "moto" if "moto" in cmdline(pids["dynamodb"]) else "dynamodb-local"
+        settings = Settings(dynamodb_endpoint_url=urls["dynamodb"])
+        client = dynamodb_client(settings, timeout=30.0)
+        table = settings.notification_table_name
+        results["chain"] = sections.chain(urls["public"], pids, plan, _say)
+        results["tools"] = sections.brief_tools(urls["public"], plan, work, _say)
+        results["floor"] = sections.floor(urls, pids, client, table, plan, work, _say)
+        results["profile"] = sections.profile(plan, work, urls["dynamodb"], _say)
+        results["scale"] = sections.scale(urls["public"], client, table, plan, _say)
     results["wall_s"] = round(time.monotonic() - started, 1)
     results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = [t.as_dict() for t in evaluate_targets(results)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from bench.load import LoadResult, run_load, warm_up
-from bench.procs import Usage, read_rss_mib
+from bench.procs import Usage, die_with_parent, read_rss_mib
 from bench.stats import cdf_points, ratio, summarise
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Plan:
     import_repeats: int = 3
     profile_seconds: float = 8.0
     profile_lambda_requests: int = 1000
+    wrk_seconds: int = 10
 
     @classmethod
     def quick(cls) -> Plan:
@@ -60,6 +62,7 @@ class Plan:
             import_repeats=1,
             profile_seconds=2.0,
             profile_lambda_requests=100,
+            wrk_seconds=2,
         )
 
 
@@ -101,7 +104,11 @@ def server(
     """A server process of ours, stopped (SIGTERM, then SIGKILL) however the block ends."""
     with log.open("ab") as sink:
         process = subprocess.Popen(  # noqa: S603 - our own argv
-            argv, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT
+            argv,
+            env={**os.environ, **env},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
     try:
         wait_http(health, process)
@@ -168,6 +175,60 @@ def chain(public: str, pids: Mapping[str, int], plan: Plan, say: Say) -> dict[st
         "ecs_requests_served": served,
         "ecs_rss_mib_after": read_rss_mib(pids["ecs"]),
     }
+
+
+# -- the brief's tools -------------------------------------------------------------------
+
+
+def brief_tools(public: str, plan: Plan, workdir: Path, say: Say) -> dict[str, Any]:
+    """The brief's ``ab -n 1000 -c 10`` and ``wrk -t2 -c10`` runs, where they are installed."""
+    url = public + "/query/user"
+    out: dict[str, Any] = {}
+    ab = shutil.which("ab")
+    if ab is None:
+        out["ab"] = {"skipped": "ab is not installed (Debian: apache2-utils)"}
+    else:
+        body = workdir / "body.json"
+        body.write_bytes(USER_BODY)
+        argv = [ab, "-q", "-n", "1000", "-c", "10", "-p", str(body), "-T", "application/json", url]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)  # noqa: S603
+        out["ab"] = {"command": " ".join(argv[:1] + argv[2:]), **parse_ab(done.stdout)}
+        say(f"ab: {out['ab']}")
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        out["wrk"] = {"skipped": "wrk is not installed (Debian: wrk)"}
+    else:
+        script = REPO / "bench" / "query-test.lua"
+        seconds = f"{plan.wrk_seconds}s"
+        argv = [wrk, "-t2", "-c10", f"-d{seconds}", "-s", str(script), url]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)  # noqa: S603
+        last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "{}"
+        try:
+            figures = orjson.loads(last)
+        except orjson.JSONDecodeError:
+            figures = {"error": done.stdout[-300:] + done.stderr[-300:]}
+        out["wrk"] = {"command": " ".join(argv), **figures}
+        say(f"wrk: {out['wrk']}")
+    return out
+
+
+def parse_ab(report: str) -> dict[str, Any]:
+    """The figures of an ``ab`` report: throughput, failures, non-2xx, p50/p99 (ms)."""
+    figures: dict[str, Any] = {}
+    patterns = {
+        "requests": r"Complete requests:\s+(\d+)",
+        "failed": r"Failed requests:\s+(\d+)",
+        "non_2xx": r"Non-2xx responses:\s+(\d+)",
+        "throughput_rps": r"Requests per second:\s+([\d.]+)",
+        "p50_ms": r"^\s+50%\s+(\d+)",
+        "p99_ms": r"^\s+99%\s+(\d+)",
+    }
+    for key, pattern in patterns.items():
+        found = re.search(pattern, report, re.MULTILINE)
+        if found:
+            figures[key] = float(found.group(1)) if "." in found.group(1) else int(found.group(1))
+    figures.setdefault("non_2xx", 0 if "requests" in figures else None)
+    return figures
 
 
 # -- floor -------------------------------------------------------------------------------
@@ -281,7 +342,6 @@ def floor(
         "dynamodb": dynamo,
         "internal_upstream": internal,
         "stub_upstream": stub,
-        "ratios": internal["ratios"],
     }
 
 

@@ -70,6 +70,28 @@ def cpu_ticks(stat_text: str) -> int:
     return int(rest[11]) + int(rest[12])
 
 
+def parent_pid(stat_text: str) -> int:
+    """The parent's pid (field 4) from the text of /proc/<pid>/stat."""
+    return int(stat_text[stat_text.rindex(")") + 2 :].split()[1])
+
+
+TIER_MARKERS = (
+    ("dynamodb", ("DynamoDBLocal.jar", "moto.server")),
+    ("stream", ("local stream",)),
+    ("internal", ("gateway internal",)),
+    ("ecs", ("query_service.ecs.app:app",)),
+    ("public", ("gateway public",)),
+)
+
+
+def tier_of(command_line: str) -> str | None:
+    """Which tier of ``query-service local up`` a child process's command line is."""
+    for tier, markers in TIER_MARKERS:
+        if any(marker in command_line for marker in markers):
+            return tier
+    return None
+
+
 def rss_kib(status_text: str) -> int:
     """VmRSS in KiB from the text of /proc/<pid>/status (0 for a zombie without one)."""
     for line in status_text.splitlines():
@@ -160,21 +182,25 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
             1,
             "errors",
         ),
-        Target(
-            "ECS handler / floor (aiohttp) throughput",
-            _get(results, "floor", "ratios", "ecs_over_floor"),
-            0.7,
-            "x",
-            higher_is_better=True,
-        ),
-        Target(
-            "pooled / naive throughput",
-            _get(results, "floor", "ratios", "pooled_over_naive"),
-            1.5,
-            "x",
-            higher_is_better=True,
-        ),
     ]
+    for upstream, label in (("internal_upstream", "internal gateway"), ("stub_upstream", "stub")):
+        ratios = _get(results, "floor", upstream, "ratios") or {}
+        targets += [
+            Target(
+                f"ECS handler / floor throughput, upstream: {label}",
+                ratios.get("ecs_over_floor"),
+                0.7,
+                "x",
+                higher_is_better=True,
+            ),
+            Target(
+                f"pooled / naive throughput, upstream: {label}",
+                ratios.get("pooled_over_naive"),
+                1.5,
+                "x",
+                higher_is_better=True,
+            ),
+        ]
     for query in ("user", "fail"):
         targets.append(
             Target(

@@ -7,16 +7,25 @@ from typing import Any
 
 import pytest
 from bench.report import render_markdown
-from bench.sections import HOT_CAMPAIGN, HOT_USER, heaviest_imports, scale_records, top_frames
+from bench.sections import (
+    HOT_CAMPAIGN,
+    HOT_USER,
+    heaviest_imports,
+    parse_ab,
+    scale_records,
+    top_frames,
+)
 from bench.stats import (
     Target,
     cdf_points,
     cpu_percent,
     cpu_ticks,
     evaluate_targets,
+    parent_pid,
     percentile,
     rss_kib,
     summarise,
+    tier_of,
 )
 
 
@@ -56,6 +65,17 @@ def test_proc_parsing_survives_a_command_name_with_spaces_and_parentheses() -> N
     assert rss_kib("Name:\tpython\nVmPeak:\t  9000 kB\nVmRSS:\t   77412 kB\n") == 77412
     assert rss_kib("Name:\tzombie\n") == 0
     assert cpu_percent(100, 250, wall_s=1.5, ticks_per_s=100) == 100.0
+    assert parent_pid(stat) == 1
+
+
+def test_the_stacks_processes_are_told_apart_by_their_command_lines() -> None:
+    java = "/usr/bin/java -Djava.library.path=/c/DynamoDBLocal_lib -jar /c/DynamoDBLocal.jar"
+    assert tier_of(java) == "dynamodb"
+    assert tier_of("python -m query_service.cli local gateway internal --port 1") == "internal"
+    assert tier_of("python -m query_service.cli local gateway public --port 2") == "public"
+    assert tier_of("python -m uvicorn query_service.ecs.app:app --port 3") == "ecs"
+    assert tier_of("python -m query_service.cli local stream --state-dir s") == "stream"
+    assert tier_of("python -m pytest") is None
 
 
 def _document(p99: float, import_ms: float, naive_ratio: float) -> dict[str, Any]:
@@ -90,7 +110,6 @@ def _document(p99: float, import_ms: float, naive_ratio: float) -> dict[str, Any
             "dynamodb": {"/query/user": summarise([2.0], 0, 1)},
             "internal_upstream": {"runs": forward, "ratios": ratios},
             "stub_upstream": {"runs": forward, "ratios": ratios},
-            "ratios": ratios,
         },
         "scale": {
             "steps": [{"records": n, "load_s": 1.0, "user": query, "fail": query} for n in (1, 2)],
@@ -104,6 +123,10 @@ def _document(p99: float, import_ms: float, naive_ratio: float) -> dict[str, Any
             "heaviest_imports": {"query_entry": [], "query_result": []},
             "zips": {"query_entry": {"bytes": 3_000_000, "mib": 2.86}},
         },
+        "tools": {
+            "ab": {"command": "ab -n 1000", "requests": 1000, "failed": 0, "non_2xx": 0},
+            "wrk": {"skipped": "wrk is not installed"},
+        },
         "profile": {
             tier: {"requests": 100, "report": f"{tier}.txt", "top": ["0.5 f  a.py:1"]}
             for tier in ("ecs", "query_result")
@@ -116,13 +139,18 @@ def test_targets_read_every_figure_the_issue_names() -> None:
     assert targets["chain p99 at c=10 (worst path)"].met is True
     assert targets["chain errors at c=50"].measured == 0
     assert targets["chain errors at c=50"].met is True
-    assert targets["pooled / naive throughput"].met is True
+    assert targets["pooled / naive throughput, upstream: internal gateway"].met is True
+    assert targets["ECS handler / floor throughput, upstream: stub"].measured == 0.8
     assert targets["/query/fail p50 at 100k / at 1k"].met is True
     assert targets["import query_entry"].met is False
     assert targets["import query_result"].met is True
     assert targets["ECS handler RSS after the chain runs"].measured == 90.0
     missed = {t.name for t in evaluate_targets(_document(150.0, 100.0, 1.2)) if t.met is False}
-    assert missed == {"chain p99 at c=10 (worst path)", "pooled / naive throughput"}
+    assert missed == {
+        "chain p99 at c=10 (worst path)",
+        "pooled / naive throughput, upstream: internal gateway",
+        "pooled / naive throughput, upstream: stub",
+    }
 
 
 def test_a_figure_that_was_not_measured_is_not_a_pass() -> None:
@@ -169,3 +197,29 @@ def test_import_and_profile_reports_are_read_for_their_heaviest_lines() -> None:
         "1.7611 [self]  asyncio/runners.py",
         "0.3861 Record.from_mapping  r.py:93",
     ]
+
+
+AB_REPORT = """
+Concurrency Level:      10
+Complete requests:      1000
+Failed requests:        0
+Non-2xx responses:      3
+Requests per second:    245.12 [#/sec] (mean)
+
+Percentage of the requests served within a certain time (ms)
+  50%     38
+  99%     80
+ 100%    120 (longest request)
+"""
+
+
+def test_an_ab_report_is_read_for_the_figures_the_summary_quotes() -> None:
+    assert parse_ab(AB_REPORT) == {
+        "requests": 1000,
+        "failed": 0,
+        "non_2xx": 3,
+        "throughput_rps": 245.12,
+        "p50_ms": 38,
+        "p99_ms": 80,
+    }
+    assert parse_ab(AB_REPORT.replace("Non-2xx responses:      3\n", ""))["non_2xx"] == 0
