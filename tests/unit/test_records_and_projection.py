@@ -4,13 +4,19 @@ from decimal import Decimal
 
 import pytest
 
-from query_service.domain.records import MalformedRecord, Record, Status
+from query_service.domain.records import MalformedRecord, Platform, Record, Status
 from query_service.storage.projection import WRITE_ONLY_FIELDS, project_record, sort_key
 from tests.support import command, record
 
 
 def test_record_round_trips() -> None:
     assert Record.from_mapping(record()).to_dict() == record()
+
+
+def test_status_and_platform_are_read_from_strings_or_members() -> None:
+    converted = Record.from_mapping(record(status=Status.FAILED, platform=Platform.WEBPUSH))
+    assert converted.status is Status.FAILED and converted.platform is Platform.WEBPUSH
+    assert converted == Record.from_mapping(record(status="FAILED", platform="WEBPUSH"))
 
 
 def test_decimal_timestamps_from_dynamodb_become_ints() -> None:
@@ -29,7 +35,10 @@ def test_records_written_before_ap_id_existed_read_as_null() -> None:
     ("change", "field"),
     [
         ({"status": "LOST"}, "status"),
+        ({"status": "failed"}, "status"),
+        ({"status": None}, "status"),
         ({"platform": "SYMBIAN"}, "platform"),
+        ({"platform": ["IOS"]}, "platform"),
         ({"created_at": "yesterday"}, "created_at"),
         ({"created_at": Decimal("1.5")}, "created_at"),
         ({"created_at": True}, "created_at"),
