@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import orjson
 
 from bench import sections
-from bench.procs import children, cmdline, die_with_parent
+from bench.procs import children, cmdline, die_with_parent, stop
 from bench.report import render_markdown, render_plots
 from bench.stats import evaluate_targets, tier_of
 
@@ -81,13 +80,7 @@ def local_stack(ports: dict[str, int], work: Path) -> Iterator[dict[str, int]]:
             raise RuntimeError(f"tiers not found among the stack's processes: {missing}")
         yield {**pids, "runner": process.pid}  # the runner relays every tier's log lines
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 30)
 
 
 def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:

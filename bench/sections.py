@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from bench.load import LoadResult, run_load, warm_up
-from bench.procs import Usage, die_with_parent, read_rss_mib
+from bench.procs import Usage, die_with_parent, read_rss_mib, stop
 from bench.stats import cdf_points, ratio, summarise
 
 if TYPE_CHECKING:
@@ -114,13 +113,7 @@ def server(
         wait_http(health, process)
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process, 15)
 
 
 def ecs_argv(port: int) -> list[str]:
