@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.stats import cpu_percent, cpu_ticks, parent_pid, rss_kib
+from bench.stats import busy_and_total, cpu_percent, cpu_ticks, parent_pid, rss_kib
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -31,8 +31,18 @@ def read_rss_mib(pid: int) -> float:
     return round(rss_kib(Path(f"/proc/{pid}/status").read_text()) / 1024, 1)
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU since boot, from /proc/stat."""
+    return busy_and_total(Path("/proc/stat").read_text().splitlines()[0])
+
+
 class Usage:
-    """CPU over an interval and RSS at its end, for each named process."""
+    """CPU over an interval and RSS at its end, for each named process; and the machine's.
+
+    ``machine`` says where the cores went meanwhile: to the processes measured, to this
+    process (the load generator), and to everything else on the machine (other work that
+    shares it: on a shared machine, the first suspect of a slow run).
+    """
 
     def __init__(self, pids: Mapping[str, int]) -> None:
         self.pids = dict(pids)
@@ -41,6 +51,8 @@ class Usage:
 
     def __enter__(self) -> Usage:
         self._ticks = {name: read_ticks(pid) for name, pid in self.pids.items()}
+        self._self_ticks = read_ticks(os.getpid())
+        self._machine = machine_ticks()
         self._started = time.perf_counter()
         return self
 
@@ -54,6 +66,17 @@ class Usage:
                 "rss_mib": read_rss_mib(pid),
             }
             for name, pid in self.pids.items()
+        }
+        busy, total = machine_ticks()
+        cores = os.cpu_count() or 1
+        machine = 100 * cores * (busy - self._machine[0]) / max(1, total - self._machine[1])
+        generator = cpu_percent(self._self_ticks, read_ticks(os.getpid()), self.wall_s, TICKS_PER_S)
+        measured = sum(f["cpu_percent"] for f in self.figures.values())
+        self.machine = {
+            "cpu_percent": round(machine, 1),
+            "load_generator_cpu_percent": generator,
+            "other_cpu_percent": round(max(0.0, machine - measured - generator), 1),
+            "cores": cores,
         }
 
 

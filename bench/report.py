@@ -44,6 +44,7 @@ def chain_section(chain: Mapping[str, Any]) -> list[str]:
     for run in chain["runs"]:
         tiers = run["tiers"]
         cpu = ", ".join(f"{n} {t['cpu_percent']:.0f}" for n, t in tiers.items())
+        machine = run.get("machine", {})
         rows.append(
             [
                 run["path"],
@@ -55,12 +56,18 @@ def chain_section(chain: Mapping[str, Any]) -> list[str]:
                 run["p95_ms"],
                 run["p99_ms"],
                 cpu,
+                machine.get("load_generator_cpu_percent"),
+                machine.get("other_cpu_percent"),
             ]
         )
-    lines = _table(
-        ["path", "c", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "CPU % by tier"],
-        rows,
-    )
+    header = ["path", "c", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"]
+    lines = [
+        "CPU is in % of one core (the machine has two: 200 %). *Load gen* is this benchmark's "
+        "own client; *other* is every other process on the machine meanwhile (other people's "
+        "work shares these cores: a slow run with a high *other* figure was crowded out).",
+        "",
+        *_table([*header, "CPU % by tier", "load gen %", "other %"], rows),
+    ]
     last = chain["runs"][-1]["tiers"]
     rss = ", ".join(f"{name} {t['rss_mib']:.0f}" for name, t in last.items())
     lines += [
@@ -124,6 +131,8 @@ def floor_section(floor: Mapping[str, Any]) -> list[str]:
                 r["errors"],
                 r["cpu_percent"],
                 r["rss_mib"],
+                r.get("machine", {}).get("other_cpu_percent"),
+                ", ".join(f"{x:,.0f}" for x in r.get("rounds_rps", [])),
             ]
             for n, r in part["runs"].items()
         ]

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,8 @@ from bench.stats import evaluate_targets, tier_of
 
 DEFAULT_OUT = sections.REPO / "bench" / "results"
 DEFAULT_BEFORE = sections.REPO / "bench" / "before.json"
+PUBLISHED_SUMMARY = sections.REPO / "bench" / "RESULTS.md"
+PUBLISHED_PLOTS = sections.REPO / "bench" / "plots"
 
 
 def _say(line: str) -> None:
@@ -128,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         help="a result JSON to compare with (default bench/before.json, if present)",
     )
     parser.add_argument("--no-package", action="store_true", help="skip building the zips")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="also copy the summary to bench/RESULTS.md and its plots to bench/plots/",
+    )
     args = parser.parse_args(argv)
     plan = sections.Plan.quick() if args.quick else sections.Plan()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     md_path = args.out / f"{stamp}.md"
     md_path.write_text(markdown)
     _say(f"done in {results['wall_s']} s: {json_path}, {md_path}, {len(plots)} plots")
+    if args.publish:
+        PUBLISHED_PLOTS.mkdir(exist_ok=True)
+        published = []
+        for plot in plots:
+            target = PUBLISHED_PLOTS / plot.name.removeprefix(f"{stamp}-")
+            shutil.copyfile(plot, target)
+            published.append(f"{PUBLISHED_PLOTS.name}/{target.name}")
+        PUBLISHED_SUMMARY.write_text(render_markdown(results, before, published))
+        _say(f"published: {PUBLISHED_SUMMARY} and {PUBLISHED_PLOTS}/")
     missed = [t["name"] for t in results["targets"] if t["met"] is not True]
     _say("every target met" if not missed else "targets missed: " + "; ".join(missed))
     return 0

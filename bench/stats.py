@@ -100,6 +100,14 @@ def rss_kib(status_text: str) -> int:
     return 0
 
 
+def busy_and_total(cpu_line: str) -> tuple[int, int]:
+    """(busy, total) ticks from the aggregate ``cpu`` line of /proc/stat (idle and iowait
+    are not busy; guest time is already inside user time and is not counted twice)."""
+    fields = [int(v) for v in cpu_line.split()[1:9]]
+    total = sum(fields)
+    return total - fields[3] - fields[4], total
+
+
 def cpu_percent(ticks_before: int, ticks_after: int, wall_s: float, ticks_per_s: int) -> float:
     """CPU used over a wall interval, in percent of one core (200 % = both cores busy)."""
     if wall_s <= 0:

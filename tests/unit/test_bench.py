@@ -17,6 +17,7 @@ from bench.sections import (
 )
 from bench.stats import (
     Target,
+    busy_and_total,
     cdf_points,
     cpu_percent,
     cpu_ticks,
@@ -66,6 +67,8 @@ def test_proc_parsing_survives_a_command_name_with_spaces_and_parentheses() -> N
     assert rss_kib("Name:\tzombie\n") == 0
     assert cpu_percent(100, 250, wall_s=1.5, ticks_per_s=100) == 100.0
     assert parent_pid(stat) == 1
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    assert busy_and_total("cpu  100 5 50 800 20 3 2 0 40 0") == (160, 980)
 
 
 def test_the_stacks_processes_are_told_apart_by_their_command_lines() -> None:
