@@ -586,34 +586,47 @@ _IMPORT_PROBE = (
 
 def cold_start(plan: Plan, workdir: Path, say: Say, package: bool = True) -> dict[str, Any]:
     """Import time of each Lambda handler module in a fresh interpreter; each zip's size."""
-    env = {**os.environ, "AWS_DEFAULT_REGION": "ap-southeast-1", "PYTHONDONTWRITEBYTECODE": ""}
     import_ms: dict[str, float] = {}
     heaviest: dict[str, list[dict[str, Any]]] = {}
-    for module in LAMBDA_MODULES:
-        runs = []
-        for _ in range(plan.import_repeats):
-            done = subprocess.run(  # noqa: S603 - our own argv
-                [sys.executable, "-c", _IMPORT_PROBE.format(m=module)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            )
-            runs.append(float(done.stdout.strip()))
-        import_ms[module] = round(statistics.median(runs), 1)
-        traced = subprocess.run(  # noqa: S603 - our own argv
-            [sys.executable, "-X", "importtime", "-c", f"import query_service.lambdas.{module}"],
+    with Usage({}) as usage:
+        for module in LAMBDA_MODULES:
+            import_ms[module], heaviest[module] = time_import(module, plan.import_repeats)
+            say(f"cold start {module}: import {import_ms[module]} ms")
+    zips: dict[str, Any] = {}
+    if package:
+        zips = package_sizes(workdir / "dist", say)
+    return {
+        "import_ms": import_ms,
+        "heaviest_imports": heaviest,
+        "machine": usage.machine,
+        "zips": zips,
+    }
+
+
+def time_import(module: str, repeats: int) -> tuple[float, list[dict[str, Any]]]:
+    """The median import time (ms) of ``module`` over fresh interpreters, and its heaviest
+    imports as ``-X importtime`` lists them."""
+    env = {**os.environ, "AWS_DEFAULT_REGION": "ap-southeast-1"}
+    runs = []
+    for _ in range(repeats):
+        done = subprocess.run(  # noqa: S603 - our own argv
+            [sys.executable, "-c", _IMPORT_PROBE.format(m=module)],
             capture_output=True,
             text=True,
             check=True,
             env=env,
         )
-        heaviest[module] = heaviest_imports(traced.stderr)
-        say(f"cold start {module}: import {import_ms[module]} ms")
-    zips: dict[str, Any] = {}
-    if package:
-        zips = package_sizes(workdir / "dist", say)
-    return {"import_ms": import_ms, "heaviest_imports": heaviest, "zips": zips}
+        runs.append(float(done.stdout.strip()))
+    traced = subprocess.run(  # noqa: S603 - our own argv
+        [sys.executable, "-X", "importtime", "-c", f"import query_service.lambdas.{module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    rows = heaviest_imports(traced.stderr)
+    own = f"query_service.lambdas.{module}"
+    return round(statistics.median(runs), 1), [r for r in rows if r["module"] != own]
 
 
 def heaviest_imports(importtime: str, count: int = 8) -> list[dict[str, Any]]:
