@@ -424,7 +424,7 @@ def render_plots(results: Mapping[str, Any], out: Path, stamp: str) -> list[Path
     ax.legend(fontsize=8)
     paths.append(_save(fig, out / f"{stamp}-latency-cdf.png"))
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, (ax, bars) = plt.subplots(1, 2, figsize=(11, 4.5))
     for path in ("/query/user", "/query/fail"):
         runs = [r for r in results["chain"]["runs"] if r["path"] == path]
         ax.plot(
@@ -433,34 +433,49 @@ def render_plots(results: Mapping[str, Any], out: Path, stamp: str) -> list[Path
             marker="o",
             label=f"chain {path}",
         )
-    for upstream, style in (("internal_upstream", "s"), ("stub_upstream", "^")):
-        part = results["floor"][upstream]["runs"]
-        for name, run in part.items():
-            ax.scatter(
-                [run["concurrency"]],
-                [run["throughput_rps"]],
-                marker=style,
-                label=f"{name} → {upstream.split('_')[0]}",
-            )
     ax.set_xscale("log")
     ax.set_xlabel("concurrency (requests in flight)")
     ax.set_ylabel("requests per second")
-    ax.set_title("Throughput against concurrency")
+    ax.set_ylim(bottom=0)
+    ax.set_title("The chain, through the public gateway")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
+    names = list(results["floor"]["internal_upstream"]["runs"])
+    width = 0.38
+    for offset, upstream in ((-width / 2, "internal_upstream"), (width / 2, "stub_upstream")):
+        runs = results["floor"][upstream]["runs"]
+        bars.bar(
+            [i + offset for i in range(len(names))],
+            [runs[n]["throughput_rps"] for n in names],
+            width,
+            label=f"upstream: {upstream.split('_')[0]}",
+        )
+    bars.set_xticks(range(len(names)), [n.replace("_", "\n", 1) for n in names], fontsize=8)
+    bars.set_ylabel("requests per second")
+    concurrency = next(iter(results["floor"]["stub_upstream"]["runs"].values()))["concurrency"]
+    bars.set_title(f"Forwarders at c={concurrency}")
+    bars.grid(True, axis="y", alpha=0.3)
+    bars.legend(fontsize=8)
     paths.append(_save(fig, out / f"{stamp}-throughput.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     steps = results["scale"]["steps"]
     sizes = [s["records"] for s in steps]
-    for name in ("user", "fail"):
-        ax.plot(sizes, [s[name]["chain"]["p50_ms"] for s in steps], marker="o", label=f"{name}")
+    for name, color in (("user", "tab:blue"), ("fail", "tab:orange")):
+        ax.plot(
+            sizes,
+            [s[name]["chain"]["p50_ms"] for s in steps],
+            marker="o",
+            color=color,
+            label=f"/query/{name} through the chain",
+        )
         ax.plot(
             sizes,
             [s[name]["dynamodb"]["p50_ms"] for s in steps],
             marker="x",
             linestyle="--",
-            label=f"{name}: DynamoDB alone",
+            color=color,
+            label=f"/query/{name}: DynamoDB alone",
         )
     ax.set_xscale("log")
     ax.set_xlabel("records in the read table (bench's own, log scale)")
