@@ -200,6 +200,7 @@ def floor_section(floor: Mapping[str, Any]) -> list[str]:
                 r["p99_ms"],
                 r["errors"],
                 r["cpu_percent"],
+                cpu_us_per_request(r["cpu_percent"], r["throughput_rps"]),
                 r["rss_mib"],
                 r.get("machine", {}).get("other_cpu_percent"),
                 ", ".join(f"{x:,.0f}" for x in r.get("rounds_rps", [])),
@@ -212,7 +213,21 @@ def floor_section(floor: Mapping[str, Any]) -> list[str]:
             f"Forwarding `/query/user` at c={next(iter(part['runs'].values()))['concurrency']}, "
             f"{title}:",
             "",
-            *_table(["forwarder", "req/s", "p50 ms", "p99 ms", "errors", "CPU %", "RSS MiB"], rows),
+            *_table(
+                [
+                    "forwarder",
+                    "req/s (best round)",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                    "CPU %",
+                    "CPU µs/req",
+                    "RSS MiB",
+                    "other %",
+                    "every round, req/s",
+                ],
+                rows,
+            ),
             "",
             f"ECS handler / floor {_fmt(ratios['ecs_over_floor'], 2)}x, "
             f"httpx / aiohttp {_fmt(ratios['httpx_over_aiohttp'], 2)}x, "
@@ -299,52 +314,96 @@ def profile_section(profile: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def cpu_us_per_request(cpu_percent: float | None, rps: float | None) -> float | None:
+    """CPU time one request cost a process, in µs: steadier than throughput when other
+    work crowds the machine, since waiting for a core costs no CPU."""
+    if cpu_percent is None or not rps:
+        return None
+    return round(cpu_percent / 100 * 1e6 / rps)
+
+
 def comparison_section(results: Mapping[str, Any], before: Mapping[str, Any]) -> list[str]:
     """Before/after: this run's figures beside those of ``before`` (bench/before.json)."""
-    pairs: list[tuple[str, Any, Any]] = []
+    rows: list[list[Any]] = []
 
-    def chain_figure(doc: Mapping[str, Any], path: str, c: int, key: str) -> Any:
-        for run in doc.get("chain", {}).get("runs", []):
-            if run["path"] == path and run["concurrency"] == c:
-                return run[key]
-        return None
+    def forwarder(doc: Mapping[str, Any], upstream: str, name: str) -> Mapping[str, Any]:
+        found: Mapping[str, Any] = doc.get("floor", {}).get(upstream, {}).get("runs", {})
+        return found.get(name, {})
+
+    def tier_cost(doc: Mapping[str, Any], path: str, tier: str) -> float | None:
+        run = next(
+            (
+                r
+                for r in doc.get("chain", {}).get("runs", [])
+                if r["path"] == path and r["concurrency"] == 50
+            ),
+            None,
+        )
+        if run is None or tier not in run["tiers"]:
+            return None
+        return cpu_us_per_request(run["tiers"][tier]["cpu_percent"], run["throughput_rps"])
 
     for path in ("/query/user", "/query/fail"):
         for c, key in ((10, "p99_ms"), (50, "throughput_rps"), (50, "p50_ms")):
-            pairs.append(
-                (
+            rows.append(
+                [
                     f"chain {path} c={c} {key}",
-                    chain_figure(before, path, c, key),
-                    chain_figure(results, path, c, key),
-                )
+                    _chain_run(before, path, c).get(key),
+                    _chain_run(results, path, c).get(key),
+                ]
+            )
+        for tier in ("public", "ecs", "internal"):
+            rows.append(
+                [
+                    f"chain {path} c=50: {tier} tier CPU µs per request",
+                    tier_cost(before, path, tier),
+                    tier_cost(results, path, tier),
+                ]
             )
     for upstream in ("internal_upstream", "stub_upstream"):
+        label = upstream.split("_")[0]
         for name in ("ecs_handler", "floor_aiohttp"):
-
-            def rps(doc: Mapping[str, Any], u: str = upstream, n: str = name) -> Any:
-                return (
-                    doc.get("floor", {}).get(u, {}).get("runs", {}).get(n, {}).get("throughput_rps")
-                )
-
-            pairs.append((f"{name} req/s ({upstream.split('_')[0]})", rps(before), rps(results)))
-        pairs.append(
-            (
-                f"ECS handler / floor ({upstream.split('_')[0]})",
-                before.get("floor", {}).get(upstream, {}).get("ratios", {}).get("ecs_over_floor"),
-                results["floor"][upstream]["ratios"]["ecs_over_floor"],
+            was, now = forwarder(before, upstream, name), forwarder(results, upstream, name)
+            rows.append(
+                [f"{name} req/s ({label})", was.get("throughput_rps"), now.get("throughput_rps")]
             )
+        was, now = (
+            forwarder(before, upstream, "ecs_handler"),
+            forwarder(results, upstream, "ecs_handler"),
         )
-    pairs.append(
-        (
+        rows.append(
+            [
+                f"ECS handler CPU µs per request ({label})",
+                cpu_us_per_request(was.get("cpu_percent"), was.get("throughput_rps")),
+                cpu_us_per_request(now.get("cpu_percent"), now.get("throughput_rps")),
+            ]
+        )
+        rows.append(
+            [
+                f"ECS handler / floor ({label})",
+                _fmt(
+                    before.get("floor", {})
+                    .get(upstream, {})
+                    .get("ratios", {})
+                    .get("ecs_over_floor"),
+                    2,
+                ),
+                _fmt(results["floor"][upstream]["ratios"]["ecs_over_floor"], 2),
+            ]
+        )
+    rows.append(
+        [
             "ECS handler RSS MiB after the chain",
             before.get("chain", {}).get("ecs_rss_mib_after"),
             results["chain"]["ecs_rss_mib_after"],
-        )
+        ]
     )
-    rows = [[name, b, a] for name, b, a in pairs]
     return [
         f"Before: the run of {before.get('timestamp', '?')} (`bench/before.json`, taken before "
-        "the fixes below); after: this run.",
+        "the fixes); after: this run. Two runs are minutes apart on a shared machine, so "
+        "throughput and latency move with whatever else ran; CPU per request moves much "
+        "less (waiting for a core costs none). The before run measured each forwarder once "
+        "for 6 s; later runs keep the best of three 3 s rounds.",
         "",
         *_table(["figure", "before", "after"], rows),
     ]

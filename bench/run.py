@@ -120,6 +120,26 @@ def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:
     return results
 
 
+def write_reports(
+    results: dict[str, Any], out: Path, before: dict[str, Any] | None, publish: bool
+) -> None:
+    """The summary and plots of ``results`` into ``out`` (and bench/ with ``publish``)."""
+    stamp = results["timestamp"]
+    plots = render_plots(results, out, stamp)
+    md_path = out / f"{stamp}.md"
+    md_path.write_text(render_markdown(results, before, [p.name for p in plots]))
+    _say(f"summary {md_path}, {len(plots)} plots")
+    if publish:
+        PUBLISHED_PLOTS.mkdir(exist_ok=True)
+        published = []
+        for plot in plots:
+            target = PUBLISHED_PLOTS / plot.name.removeprefix(f"{stamp}-")
+            shutil.copyfile(plot, target)
+            published.append(f"{PUBLISHED_PLOTS.name}/{target.name}")
+        PUBLISHED_SUMMARY.write_text(render_markdown(results, before, published))
+        _say(f"published: {PUBLISHED_SUMMARY} and {PUBLISHED_PLOTS}/")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: little load")
@@ -136,28 +156,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also copy the summary to bench/RESULTS.md and its plots to bench/plots/",
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: write the summary and plots of an earlier run's JSON",
+    )
     args = parser.parse_args(argv)
+    before = orjson.loads(args.before.read_bytes()) if args.before.is_file() else None
+    if args.render is not None:
+        results = orjson.loads(args.render.read_bytes())
+        write_reports(results, args.render.parent, before, args.publish)
+        return 0
     plan = sections.Plan.quick() if args.quick else sections.Plan()
     args.out.mkdir(parents=True, exist_ok=True)
     results = run(plan, args.out, package=not args.no_package)
-    stamp = results["timestamp"]
-    before = orjson.loads(args.before.read_bytes()) if args.before.is_file() else None
-    json_path = args.out / f"{stamp}.json"
+    json_path = args.out / f"{results['timestamp']}.json"
     json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    plots = render_plots(results, args.out, stamp)
-    markdown = render_markdown(results, before, [p.name for p in plots])
-    md_path = args.out / f"{stamp}.md"
-    md_path.write_text(markdown)
-    _say(f"done in {results['wall_s']} s: {json_path}, {md_path}, {len(plots)} plots")
-    if args.publish:
-        PUBLISHED_PLOTS.mkdir(exist_ok=True)
-        published = []
-        for plot in plots:
-            target = PUBLISHED_PLOTS / plot.name.removeprefix(f"{stamp}-")
-            shutil.copyfile(plot, target)
-            published.append(f"{PUBLISHED_PLOTS.name}/{target.name}")
-        PUBLISHED_SUMMARY.write_text(render_markdown(results, before, published))
-        _say(f"published: {PUBLISHED_SUMMARY} and {PUBLISHED_PLOTS}/")
+    _say(f"done in {results['wall_s']} s: {json_path}")
+    write_reports(results, args.out, before, args.publish)
     missed = [t["name"] for t in results["targets"] if t["met"] is not True]
     _say("every target met" if not missed else "targets missed: " + "; ".join(missed))
     return 0

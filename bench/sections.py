@@ -193,7 +193,8 @@ def brief_tools(public: str, plan: Plan, workdir: Path, say: Say) -> dict[str, A
         body.write_bytes(USER_BODY)
         argv = [ab, "-q", "-n", "1000", "-c", "10", "-p", str(body), "-T", "application/json", url]
         done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)  # noqa: S603
-        out["ab"] = {"command": " ".join(argv[:1] + argv[2:]), **parse_ab(done.stdout)}
+        shown = f"ab -n 1000 -c 10 -p body.json -T application/json {url}"
+        out["ab"] = {"command": shown, **parse_ab(done.stdout)}
         say(f"ab: {out['ab']}")
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -208,7 +209,8 @@ def brief_tools(public: str, plan: Plan, workdir: Path, say: Say) -> dict[str, A
             figures = orjson.loads(last)
         except orjson.JSONDecodeError:
             figures = {"error": done.stdout[-300:] + done.stderr[-300:]}
-        out["wrk"] = {"command": " ".join(argv), **figures}
+        shown = f"wrk -t2 -c10 -d{seconds} -s bench/query-test.lua {url}"
+        out["wrk"] = {"command": shown, **figures}
         say(f"wrk: {out['wrk']}")
     return out
 

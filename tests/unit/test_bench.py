@@ -172,6 +172,18 @@ def test_summary_names_each_verdict_and_compares_with_the_run_before() -> None:
     assert "**MISS**" in render_markdown(before, None, [])
 
 
+def test_every_table_row_has_as_many_cells_as_its_header() -> None:
+    markdown = render_markdown(_document(80.0, 100.0, 1.6), _document(90.0, 100.0, 1.6), [])
+    width = None
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            width = None
+            continue
+        cells = line.count("|")
+        width = width or cells
+        assert cells == width, line
+
+
 def test_scale_table_has_a_hot_user_and_a_campaign_with_few_failures() -> None:
     items = list(scale_records(0, 1000, now_ms=1_795_500_000_000))
     assert len({(i["user_id"], i["sk"]) for i in items}) == 1000
