@@ -13,6 +13,14 @@ def test_record_round_trips() -> None:
     assert Record.from_mapping(record()).to_dict() == record()
 
 
+def test_checked_dict_is_the_round_trip_without_the_record() -> None:
+    for data in (record(), record(status=Status.FAILED, ap_id=None, error_msg="Network timeout")):
+        expected = Record.from_mapping(data).to_dict()
+        assert Record.checked_dict(data) == expected
+        assert list(Record.checked_dict(data)) == list(expected)
+        assert type(Record.checked_dict(data)["status"]) is str
+
+
 def test_status_and_platform_are_read_from_strings_or_members() -> None:
     converted = Record.from_mapping(record(status=Status.FAILED, platform=Platform.WEBPUSH))
     assert converted.status is Status.FAILED and converted.platform is Platform.WEBPUSH
@@ -51,6 +59,9 @@ def test_records_written_before_ap_id_existed_read_as_null() -> None:
 def test_malformed_records_name_the_field(change: dict[str, object], field: str) -> None:
     with pytest.raises(MalformedRecord) as caught:
         Record.from_mapping(record(**change))
+    assert caught.value.field == field
+    with pytest.raises(MalformedRecord) as caught:
+        Record.checked_dict(record(**change))
     assert caught.value.field == field
 
 
