@@ -14,7 +14,7 @@ help:
 	@echo "make test     run the whole test suite (unit, component, end to end, infra)"
 	@echo "make lint     ruff, ruff format --check, mypy --strict"
 	@echo "make package  build the three Lambda zips into dist/"
-	@echo "make bench    benchmarks of the local stack (about 6 min): bench/results/"
+	@echo "make bench    benchmarks of the local stack (about 5 min): bench/results/"
 	@echo "make image    build the ECS image (needs a Docker engine)"
 
 $(CURDIR)/.tools/bin/uv:
