@@ -492,13 +492,7 @@ def render_plots(results: Mapping[str, Any], out: Path, stamp: str) -> list[Path
             marker="o",
             label=f"chain {path}",
         )
-    ax.set_xscale("log")
-    ax.set_xlabel("concurrency (requests in flight)")
-    ax.set_ylabel("requests per second")
-    ax.set_ylim(bottom=0)
-    ax.set_title("The chain, through the public gateway")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    _label(ax, "concurrency (requests in flight)", "requests per second", "The chain")
     names = list(results["floor"]["internal_upstream"]["runs"])
     width = 0.38
     for offset, upstream in ((-width / 2, "internal_upstream"), (width / 2, "stub_upstream")):
@@ -536,15 +530,25 @@ def render_plots(results: Mapping[str, Any], out: Path, stamp: str) -> list[Path
             color=color,
             label=f"/query/{name}: DynamoDB alone",
         )
-    ax.set_xscale("log")
-    ax.set_xlabel("records in the read table (bench's own, log scale)")
-    ax.set_ylabel("p50 latency (ms)")
-    ax.set_ylim(bottom=0)
-    ax.set_title("Query latency against table size")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    _label(
+        ax,
+        "records in the read table (bench's own, log scale)",
+        "p50 latency (ms)",
+        "Query latency against table size",
+    )
     paths.append(_save(fig, out / f"{stamp}-scale.png"))
     return paths
+
+
+def _label(ax: Any, x: str, y: str, title: str) -> None:
+    """Log x axis from the data, linear y axis from zero, grid and legend."""
+    ax.set_xscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def _save(fig: Any, path: Path) -> Path:
