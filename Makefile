@@ -1,4 +1,4 @@
-# The verbs: make run, make test, make lint, make package.
+# The verbs: make run, make test, make lint, make package, make bench.
 # uv is used from PATH, or installed (pinned) into .tools/ on first use; it never
 # downloads a Python: the machine's own 3.11 or 3.12 is used.
 SHELL := /bin/bash
@@ -7,13 +7,14 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 export UV_FROZEN := 1
 
-.PHONY: help setup run test test-fast lint package image clean
+.PHONY: help setup run test test-fast lint package bench image clean
 
 help:
 	@echo "make run      start the whole local stack with demo data (Ctrl-C stops it)"
 	@echo "make test     run the whole test suite (unit, component, end to end, infra)"
 	@echo "make lint     ruff, ruff format --check, mypy --strict, bandit (high), pip-audit of uv.lock"
 	@echo "make package  build the three Lambda zips into dist/"
+	@echo "make bench    benchmarks of the local stack (about 5 min): bench/results/"
 	@echo "make image    build the ECS image (needs a Docker engine)"
 
 $(CURDIR)/.tools/bin/uv:
@@ -33,14 +34,18 @@ test-fast: setup
 	$(UV) run pytest tests/unit tests/component
 
 lint: setup
-	$(UV) run ruff check src tests tools
-	$(UV) run ruff format --check src tests tools
+	$(UV) run ruff check src tests tools bench
+	$(UV) run ruff format --check src tests tools bench
 	$(UV) run mypy
 	$(UV) run bandit --quiet --recursive src tools/package_lambdas.py tools/audit_lock.py --severity-level high
 	UV=$(UV) $(UV) run python tools/audit_lock.py
 
 package: setup
 	$(UV) run python tools/package_lambdas.py
+
+# Not part of `make test`: it loads the machine for minutes. Results: bench/results/.
+bench: setup
+	$(UV) run python -m bench.run $(BENCH_ARGS)
 
 image:
 	docker build -t query-service:local .

@@ -82,7 +82,13 @@ class StubServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # socketserver's listen backlog is 5: a burst of new connections (a pooled
+            # client opening a dozen at once) would see SYNs dropped and connects time out,
+            # which no real upstream does (uvicorn listens with 2048).
+            request_queue_size = 128
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 

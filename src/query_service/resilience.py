@@ -26,6 +26,9 @@ from enum import Enum
 
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 Clock = Callable[[], float]
+# One jitter source per process: seeding a new Random per call (from os.urandom) cost more
+# than the rest of a budget's bookkeeping together (make bench, profile section).
+_JITTER = random.Random()  # noqa: S311 - backoff jitter, not security
 
 
 class Outcome(Enum):
@@ -134,7 +137,7 @@ class CallBudget:
     breaker: CircuitBreaker
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = time.monotonic
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = _JITTER
     attempts: int = 0
 
     def __post_init__(self) -> None:

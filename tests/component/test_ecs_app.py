@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -229,3 +230,23 @@ def test_production_refuses_a_local_internal_api() -> None:
     app = create_app(Settings(environment="production", internal_api_url="http://localhost:4001"))
     with pytest.raises(Exception, match="INTERNAL_API_URL"), TestClient(app):
         pass
+
+
+def test_a_query_is_served_without_a_worker_thread(
+    api: TestClient, upstream: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI runs a plain ``def`` dependency in a worker thread: a hop per request."""
+    import fastapi.dependencies.utils as dependencies
+
+    hops: list[object] = []
+    original = dependencies.run_in_threadpool
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(dependencies, "run_in_threadpool", counted)
+    upstream.reply = lambda _: Reply(200, OK)
+    assert api.post("/query/user", json=USER).status_code == 200
+    assert api.get("/query/user", params={"user_id": "u1"}).status_code == 200
+    assert hops == []

@@ -4,13 +4,27 @@ from decimal import Decimal
 
 import pytest
 
-from query_service.domain.records import MalformedRecord, Record, Status
+from query_service.domain.records import MalformedRecord, Platform, Record, Status
 from query_service.storage.projection import WRITE_ONLY_FIELDS, project_record, sort_key
 from tests.support import command, record
 
 
 def test_record_round_trips() -> None:
     assert Record.from_mapping(record()).to_dict() == record()
+
+
+def test_checked_dict_is_the_round_trip_without_the_record() -> None:
+    for data in (record(), record(status=Status.FAILED, ap_id=None, error_msg="Network timeout")):
+        expected = Record.from_mapping(data).to_dict()
+        assert Record.checked_dict(data) == expected
+        assert list(Record.checked_dict(data)) == list(expected)
+        assert type(Record.checked_dict(data)["status"]) is str
+
+
+def test_status_and_platform_are_read_from_strings_or_members() -> None:
+    converted = Record.from_mapping(record(status=Status.FAILED, platform=Platform.WEBPUSH))
+    assert converted.status is Status.FAILED and converted.platform is Platform.WEBPUSH
+    assert converted == Record.from_mapping(record(status="FAILED", platform="WEBPUSH"))
 
 
 def test_decimal_timestamps_from_dynamodb_become_ints() -> None:
@@ -29,7 +43,10 @@ def test_records_written_before_ap_id_existed_read_as_null() -> None:
     ("change", "field"),
     [
         ({"status": "LOST"}, "status"),
+        ({"status": "failed"}, "status"),
+        ({"status": None}, "status"),
         ({"platform": "SYMBIAN"}, "platform"),
+        ({"platform": ["IOS"]}, "platform"),
         ({"created_at": "yesterday"}, "created_at"),
         ({"created_at": Decimal("1.5")}, "created_at"),
         ({"created_at": True}, "created_at"),
@@ -42,6 +59,9 @@ def test_records_written_before_ap_id_existed_read_as_null() -> None:
 def test_malformed_records_name_the_field(change: dict[str, object], field: str) -> None:
     with pytest.raises(MalformedRecord) as caught:
         Record.from_mapping(record(**change))
+    assert caught.value.field == field
+    with pytest.raises(MalformedRecord) as caught:
+        Record.checked_dict(record(**change))
     assert caught.value.field == field
 
 

@@ -143,3 +143,11 @@ def test_backoff_is_jittered_within_its_bounds(retry: int, seed: int) -> None:
     policy = RetryPolicy(base_delay=0.05, max_delay=0.4)
     wait = policy.backoff(retry, random.Random(seed))
     assert 0.0 <= wait <= min(0.4, 0.05 * 2**retry)
+
+
+def test_budgets_share_one_jitter_source_instead_of_seeding_one_per_call() -> None:
+    breaker = CircuitBreaker("up")
+    first, second = CallBudget(1.0, breaker), CallBudget(1.0, breaker)
+    assert first.rng is second.rng
+    first.begin()
+    assert first.retry_after(Outcome.RETRYABLE) is not None  # the shared source still jitters

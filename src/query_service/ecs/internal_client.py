@@ -74,7 +74,7 @@ def _parse_result(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
     if cursor is not None and not isinstance(cursor, str):
         raise ValueError("next_cursor is not a string")
     try:
-        records = [Record.from_mapping(item).to_dict() for item in data["items"]]
+        records = [Record.checked_dict(item) for item in data["items"]]
     except (MalformedRecord, AttributeError, TypeError) as exc:
         raise ValueError(f"record malformed: {exc}") from exc
     return records, cursor

@@ -1,0 +1,184 @@
+"""``make bench``: ``python -m bench.run [--quick] [--out DIR] [--before JSON]``.
+
+Starts the local stack on free ports (DynamoDB Local, both gateways, the ECS handler, the
+stream tier), runs every section against it in one go, so that ratios compare figures
+taken side by side, stops everything it started, and writes
+``<out>/<timestamp>.json``, ``<out>/<timestamp>.md`` and ``<out>/<timestamp>-*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import sections
+from bench.procs import children, cmdline, die_with_parent, stop
+from bench.report import render_markdown, render_plots
+from bench.stats import evaluate_targets, tier_of
+
+DEFAULT_OUT = sections.REPO / "bench" / "results"
+DEFAULT_BEFORE = sections.REPO / "bench" / "before.json"
+PUBLISHED_SUMMARY = sections.REPO / "bench" / "RESULTS.md"
+PUBLISHED_PLOTS = sections.REPO / "bench" / "plots"
+
+
+def _say(line: str) -> None:
+    print(f"bench | {line}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+@contextlib.contextmanager
+def local_stack(ports: dict[str, int], work: Path) -> Iterator[dict[str, int]]:
+    """``query-service local up`` on ``ports``, as a user runs it; yields each tier's pid.
+
+    Its own process, so that relaying the tiers' log lines costs the load generator
+    nothing; stopped with SIGTERM (every tier with it) however the block ends.
+    """
+    argv = [sys.executable, "-m", "query_service.cli", "local", "up"]
+    argv += ["--log-dir", str(work / "logs"), "--state-dir", str(work / "state")]
+    for name, port in ports.items():
+        argv += [f"--{name}-port", str(port)]
+    output = work / "stack.out"
+    _say(f"starting the local stack on ports {ports}")
+    with output.open("wb") as sink:
+        process = subprocess.Popen(  # noqa: S603 - our own argv
+            argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=die_with_parent,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while "query-service local stack is up" not in output.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the stack did not come up:\n{output.read_text()[-3000:]}")
+            time.sleep(0.2)
+        pids = {}
+        for pid in children(process.pid):
+            tier = tier_of(cmdline(pid))
+            if tier is not None:
+                pids[tier] = pid
+        missing = {"dynamodb", "stream", "internal", "ecs", "public"} - pids.keys()
+        if missing:
+            raise RuntimeError(f"tiers not found among the stack's processes: {missing}")
+        yield {**pids, "runner": process.pid}  # the runner relays every tier's log lines
+    finally:
+        stop(process, 30)
+
+
+def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:
+    from query_service.config import Settings
+    from query_service.storage.dynamo import dynamodb_client
+
+    started = time.monotonic()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    work = out / f"{stamp}-work"
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "timestamp": stamp,
+        "machine": machine(),
+        "plan": {k: v for k, v in plan.__dict__.items()},
+    }
+    # The Lambda zips first: building them is CPU work that must not overlap a load run.
+    results["cold_start"] = sections.cold_start(plan, work, _say, package=package)
+
+    ports = {name: sections.free_port() for name in ("dynamodb", "internal", "ecs", "public")}
+    urls = {name: f"http://{sections.HOST}:{port}" for name, port in ports.items()}
+    with local_stack(ports, work) as pids:
+        results["engine"] = "moto" if "moto" in cmdline(pids["dynamodb"]) else "dynamodb-local"
+        settings = Settings(dynamodb_endpoint_url=urls["dynamodb"])
+        client = dynamodb_client(settings, timeout=30.0)
+        table = settings.notification_table_name
+        results["chain"] = sections.chain(urls["public"], pids, plan, _say)
+        results["tools"] = sections.brief_tools(urls["public"], plan, work, _say)
+        results["floor"] = sections.floor(urls, pids, client, table, plan, work, _say)
+        results["profile"] = sections.profile(plan, work, urls["dynamodb"], _say)
+        results["scale"] = sections.scale(urls["public"], client, table, plan, _say)
+    results["wall_s"] = round(time.monotonic() - started, 1)
+    results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["targets"] = [t.as_dict() for t in evaluate_targets(results)]
+    return results
+
+
+def write_reports(
+    results: dict[str, Any], out: Path, before: dict[str, Any] | None, publish: bool
+) -> None:
+    """The summary and plots of ``results`` into ``out`` (and bench/ with ``publish``)."""
+    stamp = results["timestamp"]
+    plots = render_plots(results, out, stamp)
+    md_path = out / f"{stamp}.md"
+    md_path.write_text(render_markdown(results, before, [p.name for p in plots]))
+    _say(f"summary {md_path}, {len(plots)} plots")
+    if publish:
+        PUBLISHED_PLOTS.mkdir(exist_ok=True)
+        published = []
+        for plot in plots:
+            target = PUBLISHED_PLOTS / plot.name.removeprefix(f"{stamp}-")
+            shutil.copyfile(plot, target)
+            published.append(f"{PUBLISHED_PLOTS.name}/{target.name}")
+        PUBLISHED_SUMMARY.write_text(render_markdown(results, before, published))
+        _say(f"published: {PUBLISHED_SUMMARY} and {PUBLISHED_PLOTS}/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: little load")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=DEFAULT_BEFORE,
+        help="a result JSON to compare with (default bench/before.json, if present)",
+    )
+    parser.add_argument("--no-package", action="store_true", help="skip building the zips")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="also copy the summary to bench/RESULTS.md and its plots to bench/plots/",
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: write the summary and plots of an earlier run's JSON",
+    )
+    args = parser.parse_args(argv)
+    before = orjson.loads(args.before.read_bytes()) if args.before.is_file() else None
+    if args.render is not None:
+        results = orjson.loads(args.render.read_bytes())
+        write_reports(results, args.render.parent, before, args.publish)
+        return 0
+    plan = sections.Plan.quick() if args.quick else sections.Plan()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = run(plan, args.out, package=not args.no_package)
+    json_path = args.out / f"{results['timestamp']}.json"
+    json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    _say(f"done in {results['wall_s']} s: {json_path}")
+    write_reports(results, args.out, before, args.publish)
+    missed = [t["name"] for t in results["targets"] if t["met"] is not True]
+    _say("every target met" if not missed else "targets missed: " + "; ".join(missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""The benchmark's own logic: figures it quotes and the document it writes must not rot."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from bench.report import render_markdown
+from bench.sections import (
+    HOT_CAMPAIGN,
+    HOT_USER,
+    heaviest_imports,
+    parse_ab,
+    scale_records,
+    top_frames,
+)
+from bench.stats import (
+    Target,
+    busy_and_total,
+    cdf_points,
+    cpu_percent,
+    cpu_ticks,
+    evaluate_targets,
+    parent_pid,
+    percentile,
+    rss_kib,
+    summarise,
+    tier_of,
+)
+
+
+def test_percentile_interpolates_between_ranks_as_numpy_does() -> None:
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 100) == 5.0
+    assert percentile(values, 95) == pytest.approx(4.8)
+    assert percentile([7.0], 99) == 7.0
+    assert math.isnan(percentile([], 50))
+    with pytest.raises(ValueError, match=r"0\.\.100"):
+        percentile(values, 101)
+
+
+def test_summary_counts_errors_in_throughput_but_not_in_latency() -> None:
+    figures = summarise([10.0] * 98 + [50.0, 100.0], errors=2, elapsed_s=2.0)
+    assert figures["requests"] == 102
+    assert figures["throughput_rps"] == 51.0
+    assert figures["error_rate"] == pytest.approx(2 / 102)
+    assert figures["p50_ms"] == 10.0
+    assert figures["max_ms"] == 100.0
+    assert summarise([], errors=3, elapsed_s=1.0)["p99_ms"] is None
+
+
+def test_cdf_points_end_at_the_slowest_request() -> None:
+    points = cdf_points([float(i) for i in range(1, 1001)], points=10)
+    assert points[0] == (1.0, 0.001)
+    assert points[-1] == (1000.0, 1.0)
+    assert [y for _, y in points] == sorted(y for _, y in points)
+    assert cdf_points([]) == []
+
+
+def test_proc_parsing_survives_a_command_name_with_spaces_and_parentheses() -> None:
+    stat = "4242 (uvicorn (ecs) x) S 1 4242 4242 0 -1 4194560 9 0 0 0 150 25 0 0 20 0 4 0"
+    assert cpu_ticks(stat) == 175
+    assert rss_kib("Name:\tpython\nVmPeak:\t  9000 kB\nVmRSS:\t   77412 kB\n") == 77412
+    assert rss_kib("Name:\tzombie\n") == 0
+    assert cpu_percent(100, 250, wall_s=1.5, ticks_per_s=100) == 100.0
+    assert parent_pid(stat) == 1
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    assert busy_and_total("cpu  100 5 50 800 20 3 2 0 40 0") == (160, 980)
+
+
+def test_the_stacks_processes_are_told_apart_by_their_command_lines() -> None:
+    java = "/usr/bin/java -Djava.library.path=/c/DynamoDBLocal_lib -jar /c/DynamoDBLocal.jar"
+    assert tier_of(java) == "dynamodb"
+    assert tier_of("python -m query_service.cli local gateway internal --port 1") == "internal"
+    assert tier_of("python -m query_service.cli local gateway public --port 2") == "public"
+    assert tier_of("python -m uvicorn query_service.ecs.app:app --port 3") == "ecs"
+    assert tier_of("python -m query_service.cli local stream --state-dir s") == "stream"
+    assert tier_of("python -m pytest") is None
+
+
+def _document(p99: float, import_ms: float, naive_ratio: float) -> dict[str, Any]:
+    def run(path: str, c: int, errors: int = 0) -> dict[str, Any]:
+        figures = summarise([10.0, 20.0, p99], errors, 1.0)
+        tiers = {"ecs": {"cpu_percent": 30.0, "rss_mib": 80.0}}
+        return {"path": path, "concurrency": c, "tiers": tiers, "statuses": {}, **figures}
+
+    forward = {
+        name: {"concurrency": 50, "cpu_percent": 50.0, "rss_mib": 60.0, **summarise([5.0], 0, 1)}
+        for name in ("ecs_handler", "floor_aiohttp", "floor_httpx", "floor_naive")
+    }
+    ratios = {
+        "ecs_over_floor": 0.8,
+        "httpx_over_aiohttp": 0.3,
+        "pooled_over_naive": naive_ratio,
+        "ecs_over_naive": 2.0,
+    }
+    query = {"chain": summarise([6.0], 0, 1), "dynamodb": summarise([2.0], 0, 1), "items": 10}
+    return {
+        "timestamp": "20260101T000000Z",
+        "machine": {"cpus": 2, "python": "3.11", "load_avg_at_start": [0.1, 0.1, 0.1]},
+        "engine": "dynamodb-local",
+        "wall_s": 300.0,
+        "chain": {
+            "runs": [run(p, c) for c in (1, 10, 50) for p in ("/query/user", "/query/fail")],
+            "cdf": {"/query/user c=10": [(10.0, 0.5), (p99, 1.0)]},
+            "ecs_requests_served": 20_000,
+            "ecs_rss_mib_after": 90.0,
+        },
+        "floor": {
+            "dynamodb": {"/query/user": summarise([2.0], 0, 1)},
+            "internal_upstream": {"runs": forward, "ratios": ratios},
+            "stub_upstream": {"runs": forward, "ratios": ratios},
+        },
+        "scale": {
+            "steps": [{"records": n, "load_s": 1.0, "user": query, "fail": query} for n in (1, 2)],
+            "hot_user": HOT_USER,
+            "hot_campaign": HOT_CAMPAIGN,
+            "ratios": {"user": 1.0, "fail": 1.1},
+            "ratios_dynamodb": {"user": 1.0, "fail": 1.0},
+        },
+        "cold_start": {
+            "import_ms": {"query_entry": import_ms, "query_result": 120.0},
+            "heaviest_imports": {"query_entry": [], "query_result": []},
+            "zips": {"query_entry": {"bytes": 3_000_000, "mib": 2.86}},
+        },
+        "tools": {
+            "ab": {"command": "ab -n 1000", "requests": 1000, "failed": 0, "non_2xx": 0},
+            "wrk": {"skipped": "wrk is not installed"},
+        },
+        "profile": {
+            tier: {"requests": 100, "report": f"{tier}.txt", "top": ["0.5 f  a.py:1"]}
+            for tier in ("ecs", "query_result")
+        },
+    }
+
+
+def test_targets_read_every_figure_the_issue_names() -> None:
+    targets = {t.name: t for t in evaluate_targets(_document(80.0, 350.0, 1.6))}
+    assert targets["chain p99 at c=10 (worst path)"].met is True
+    assert targets["chain errors at c=50"].measured == 0
+    assert targets["chain errors at c=50"].met is True
+    assert targets["pooled / naive throughput, upstream: internal gateway"].met is True
+    assert targets["ECS handler / floor throughput, upstream: stub"].measured == 0.8
+    assert targets["/query/fail p50 at 100k / at 1k"].met is True
+    assert targets["import query_entry"].met is False
+    assert targets["import query_result"].met is True
+    assert targets["ECS handler RSS after the chain runs"].measured == 90.0
+    missed = {t.name for t in evaluate_targets(_document(150.0, 100.0, 1.2)) if t.met is False}
+    assert missed == {
+        "chain p99 at c=10 (worst path)",
+        "pooled / naive throughput, upstream: internal gateway",
+        "pooled / naive throughput, upstream: stub",
+    }
+
+
+def test_a_figure_that_was_not_measured_is_not_a_pass() -> None:
+    assert Target("x", None, 1.0, "x", higher_is_better=True).met is None
+    assert all(t.met is None for t in evaluate_targets({}))
+
+
+def test_summary_names_each_verdict_and_compares_with_the_run_before() -> None:
+    before = _document(150.0, 400.0, 1.2)
+    markdown = render_markdown(_document(80.0, 100.0, 1.6), before, ["x-scale.png"])
+    row = next(r for r in markdown.splitlines() if r.startswith("| chain p99 at c=10"))
+    assert row.endswith("| < 100 ms | **pass** |")
+    assert "## Before and after the fixes" in markdown
+    assert "![x-scale.png](x-scale.png)" in markdown
+    assert "**MISS**" not in markdown
+    assert "**MISS**" in render_markdown(before, None, [])
+
+
+def test_every_table_row_has_as_many_cells_as_its_header() -> None:
+    markdown = render_markdown(_document(80.0, 100.0, 1.6), _document(90.0, 100.0, 1.6), [])
+    width = None
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            width = None
+            continue
+        cells = line.count("|")
+        width = width or cells
+        assert cells == width, line
+
+
+def test_scale_table_has_a_hot_user_and_a_campaign_with_few_failures() -> None:
+    items = list(scale_records(0, 1000, now_ms=1_795_500_000_000))
+    assert len({(i["user_id"], i["sk"]) for i in items}) == 1000
+    assert sum(i["user_id"] == HOT_USER for i in items) == 100
+    campaign = [i for i in items if i["transaction_id"] == HOT_CAMPAIGN]
+    failed = [i for i in campaign if i["failed_tx"] == HOT_CAMPAIGN]
+    assert len(campaign) == 100
+    assert 10 <= len(failed) <= 25
+    more = list(scale_records(1000, 10_000, now_ms=1_795_500_000_000))
+    assert len({(i["user_id"], i["sk"]) for i in items + more}) == 10_000
+
+
+def test_import_and_profile_reports_are_read_for_their_heaviest_lines() -> None:
+    importtime = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       120 |        120 |   _io\n"
+        "import time:      5000 |     210000 |   boto3\n"
+        "import time:       300 |        900 |       boto3.compat\n"
+        "import time:      1000 |     260000 | query_service.lambdas.query_result\n"
+    )
+    rows = heaviest_imports(importtime)
+    assert [r["module"] for r in rows] == ["query_service.lambdas.query_result", "boto3", "_io"]
+    assert rows[1]["cumulative_ms"] == 210.0
+    report = "header\n1.7611 [self]  asyncio/runners.py\n\n0.3861 Record.from_mapping  r.py:93\n"
+    assert top_frames(report) == [
+        "1.7611 [self]  asyncio/runners.py",
+        "0.3861 Record.from_mapping  r.py:93",
+    ]
+
+
+AB_REPORT = """
+Concurrency Level:      10
+Complete requests:      1000
+Failed requests:        0
+Non-2xx responses:      3
+Requests per second:    245.12 [#/sec] (mean)
+
+Percentage of the requests served within a certain time (ms)
+  50%     38
+  99%     80
+ 100%    120 (longest request)
+"""
+
+
+def test_an_ab_report_is_read_for_the_figures_the_summary_quotes() -> None:
+    assert parse_ab(AB_REPORT) == {
+        "requests": 1000,
+        "failed": 0,
+        "non_2xx": 3,
+        "throughput_rps": 245.12,
+        "p50_ms": 38,
+        "p99_ms": 80,
+    }
+    assert parse_ab(AB_REPORT.replace("Non-2xx responses:      3\n", ""))["non_2xx"] == 0
