@@ -21,7 +21,16 @@ from query_service.ecs.app import create_app
 from query_service.ecs.internal_client import InternalApiClient
 from query_service.lambdas import query_entry, query_result
 from query_service.resilience import CircuitBreaker
-from tests.support import FakeContext, Reply, Seen, StubServer, apigw_event, free_port, record
+from tests.support import (
+    FakeContext,
+    Reply,
+    Seen,
+    StubServer,
+    apigw_event,
+    black_hole,
+    free_port,
+    record,
+)
 
 OK = {"items": [record()], "next_cursor": None}
 ENTRY_OK = {"success": True, "data": [], "total_count": 0, "next_cursor": None, "message": "x"}
@@ -113,6 +122,17 @@ def test_ecs_dead_upstream_is_503_fast() -> None:
         response, took = timed(lambda: api.post("/query/user", json=USER))
     problem_of(response, 503)
     assert took < 1.0, took
+
+
+def test_ecs_connect_timeout_is_retried_then_503_within_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with black_hole() as url, ecs_app(url, timeout=5.0) as api:
+        response, took = timed(lambda: api.post("/query/user", json=USER))
+    problem_of(response, 503)
+    connects = [r for r in caplog.records if r.getMessage() == "internal API connect timed out"]
+    assert len(connects) == 3  # the first try and two retries, each cut at the 1 s connect
+    assert took < 5.0 + 0.5, took
 
 
 def test_ecs_circuit_opens_and_then_answers_503_without_calling(upstream: StubServer) -> None:
@@ -208,6 +228,21 @@ def test_entry_dead_ecs_is_503_fast(monkeypatch: pytest.MonkeyPatch) -> None:
         query_entry._ecs.cache_clear()
     entry_problem(response, 503)
     assert took < 1.0, took
+
+
+def test_entry_connect_timeout_is_retried_then_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUEST_TIMEOUT", "5")
+    with black_hole() as url:
+        monkeypatch.setenv("ECS_HANDLER_URL", url)
+        get_settings.cache_clear()
+        query_entry._ecs.cache_clear()
+        try:
+            response, took = timed(entry)
+        finally:
+            get_settings.cache_clear()
+            query_entry._ecs.cache_clear()
+    entry_problem(response, 503)
+    assert 2.0 < took < 5.0 + 0.5, took  # retried: more than the first 1 s connect
 
 
 def test_entry_circuit_opens_on_a_failing_ecs(ecs: StubServer) -> None:

@@ -163,6 +163,12 @@ class InternalApiClient:
                 status = response.status
                 content_type = response.content_type
                 retry_after = response.headers.get("Retry-After")
+        except aiohttp.ConnectionTimeoutError:
+            # No connection, so no request was sent: as safe to retry as a refused one.
+            log.warning("internal API connect timed out", extra={"connect_s": round(connect, 3)})
+            return Outcome.RETRYABLE, Problem(
+                UPSTREAM_UNAVAILABLE, "The record service is unreachable."
+            )
         except TimeoutError:
             log.warning("internal API timed out", extra={"timeout_s": round(total, 3)})
             return Outcome.FAILURE, Problem(
