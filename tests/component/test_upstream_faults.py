@@ -216,31 +216,28 @@ def test_entry_slow_ecs_is_504_within_the_timeout(ecs: StubServer) -> None:
     assert len(ecs.seen) == 1
 
 
-def test_entry_dead_ecs_is_503_fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ECS_HANDLER_URL", f"http://127.0.0.1:{free_port()}")
+def timed_entry_against(monkeypatch: pytest.MonkeyPatch, url: str) -> tuple[Any, float]:
+    """One Query Lambda call with ECS_HANDLER_URL=url and REQUEST_TIMEOUT=5."""
+    monkeypatch.setenv("ECS_HANDLER_URL", url)
     monkeypatch.setenv("REQUEST_TIMEOUT", "5")
     get_settings.cache_clear()
     query_entry._ecs.cache_clear()
     try:
-        response, took = timed(entry)
+        return timed(entry)
     finally:
         get_settings.cache_clear()
         query_entry._ecs.cache_clear()
+
+
+def test_entry_dead_ecs_is_503_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    response, took = timed_entry_against(monkeypatch, f"http://127.0.0.1:{free_port()}")
     entry_problem(response, 503)
     assert took < 1.0, took
 
 
 def test_entry_connect_timeout_is_retried_then_503(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REQUEST_TIMEOUT", "5")
     with black_hole() as url:
-        monkeypatch.setenv("ECS_HANDLER_URL", url)
-        get_settings.cache_clear()
-        query_entry._ecs.cache_clear()
-        try:
-            response, took = timed(entry)
-        finally:
-            get_settings.cache_clear()
-            query_entry._ecs.cache_clear()
+        response, took = timed_entry_against(monkeypatch, url)
     entry_problem(response, 503)
     assert 2.0 < took < 5.0 + 0.5, took  # retried: more than the first 1 s connect
 
