@@ -184,3 +184,11 @@ def test_a_batchs_writes_run_concurrently(sp: Tables, monkeypatch: pytest.Monkey
     assert run(*batch) == []
     assert len(read_items(sp)) == 40
     assert len(writers) > 1 and all(w.startswith("projection") for w in writers)
+
+
+def test_the_writer_threads_share_one_client(sp: Tables) -> None:
+    """Eight threads racing into an empty @cache would each build a client (≈ 8 MiB of
+    service model apiece): the handler makes it before they start."""
+    batch = [change("INSERT", new=command(user_id=f"u{i}"), seq=i) for i in range(40)]
+    assert run(*batch) == []
+    assert stream_processor._client.cache_info().misses == 1

@@ -165,6 +165,7 @@ async def record_handler(record: DynamoDBRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
     _key_locks.clear()  # locks belong to the event loop of the invocation that made them
+    _client()  # made here, once: @cache does not stop eight writer threads making eight
     response = async_process_partial_response(event, record_handler, processor, context)
     failures = len(response.get("batchItemFailures", []))
     records = len(event.get("Records", []))
