@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
-import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,12 +11,6 @@ from typing import Any
 from bench.stats import busy_and_total, cpu_percent, cpu_ticks, parent_pid, rss_kib
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-
-
-def die_with_parent() -> None:
-    """A child's preexec: SIGTERM when the benchmark dies, so no server outlives it."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def read_ticks(pid: int) -> int:
@@ -87,17 +77,6 @@ class Usage:
             "other_cpu_percent": round(max(0.0, machine - measured - generator), 1),
             "cores": cores,
         }
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def children(pid: int) -> list[int]:

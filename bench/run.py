@@ -13,7 +13,6 @@ import contextlib
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,9 +22,10 @@ from typing import Any
 import orjson
 
 from bench import sections
-from bench.procs import children, cmdline, die_with_parent, stop
+from bench.procs import children, cmdline
 from bench.report import render_markdown, render_plots
 from bench.stats import evaluate_targets, tier_of
+from query_service.local.stack import HOST, Ports, free_port, launch, stop
 
 DEFAULT_OUT = sections.REPO / "bench" / "results"
 DEFAULT_BEFORE = sections.REPO / "bench" / "before.json"
@@ -47,32 +47,15 @@ def machine() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def local_stack(ports: dict[str, int], work: Path) -> Iterator[dict[str, int]]:
+def local_stack(ports: Ports, work: Path) -> Iterator[dict[str, int]]:
     """``query-service local up`` on ``ports``, as a user runs it; yields each tier's pid.
 
     Its own process, so that relaying the tiers' log lines costs the load generator
     nothing; stopped with SIGTERM (every tier with it) however the block ends.
     """
-    argv = [sys.executable, "-m", "query_service.cli", "local", "up"]
-    argv += ["--log-dir", str(work / "logs"), "--state-dir", str(work / "state")]
-    for name, port in ports.items():
-        argv += [f"--{name}-port", str(port)]
-    output = work / "stack.out"
-    _say(f"starting the local stack on ports {ports}")
-    with output.open("wb") as sink:
-        process = subprocess.Popen(  # noqa: S603 - our own argv
-            argv,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=die_with_parent,
-        )
+    _say(f"starting the local stack on ports {dict(ports.items())}")
+    process = launch(ports, work)
     try:
-        deadline = time.monotonic() + 180
-        while "query-service local stack is up" not in output.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the stack did not come up:\n{output.read_text()[-3000:]}")
-            time.sleep(0.2)
         pids = {}
         for pid in children(process.pid):
             tier = tier_of(cmdline(pid))
@@ -102,8 +85,8 @@ def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:
     # The Lambda zips first: building them is CPU work that must not overlap a load run.
     results["cold_start"] = sections.cold_start(plan, work, _say, package=package)
 
-    ports = {name: sections.free_port() for name in ("dynamodb", "internal", "ecs", "public")}
-    urls = {name: f"http://{sections.HOST}:{port}" for name, port in ports.items()}
+    ports = Ports(*(free_port() for _ in range(4)))
+    urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
     with local_stack(ports, work) as pids:
         results["engine"] = "moto" if "moto" in cmdline(pids["dynamodb"]) else "dynamodb-local"
         settings = Settings(dynamodb_endpoint_url=urls["dynamodb"])

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from bench.load import LoadResult, run_load, warm_up
-from bench.procs import Usage, die_with_parent, read_rss_mib, stop
+from bench.procs import Usage, read_rss_mib
 from bench.stats import cdf_points, ratio, summarise
+from query_service.local.stack import HOST, die_with_parent, free_port, stop, wait_http
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 REPO = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 USER_BODY = b'{"user_id":"test_user_001","limit":10}'  # the brief's example call
 FAIL_BODY = b'{"transaction_id":"tx_002"}'
 BODIES = {"/query/user": USER_BODY, "/query/fail": FAIL_BODY}
@@ -75,29 +75,6 @@ def _measured(result: LoadResult, **extra: Any) -> dict[str, Any]:
 # -- processes ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(url, timeout=2) as response,  # noqa: S310 - loopback
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-
-
 @contextlib.contextmanager
 def server(
     argv: list[str], health: str, env: Mapping[str, str], log: Path
@@ -112,7 +89,7 @@ def server(
             preexec_fn=die_with_parent,
         )
     try:
-        wait_http(health, process)
+        wait_http(health, process, " ".join(argv[2:4]))
         yield process
     finally:
         stop(process, 15)

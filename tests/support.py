@@ -13,11 +13,7 @@ from typing import Any
 
 import orjson
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from query_service.local.stack import free_port as free_port  # re-exported for the tests
 
 
 @dataclass

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from query_service.config import Settings
 
 HOST = "127.0.0.1"
+# The line `query-service local up` prints once every tier answers: what a parent waits for.
+READY_LINE = "query-service local stack is up"
 _COLORS = {"dynamodb": "33", "stream": "34", "internal": "36", "ecs": "32", "public": "35"}
 
 
@@ -61,8 +63,8 @@ class Child:
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
 
-def _die_with_parent() -> None:
-    """Children get SIGTERM if the runner dies, so no tier outlives a killed stack."""
+def die_with_parent() -> None:
+    """A child's preexec: SIGTERM if its parent dies, so no tier outlives a killed stack."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -79,14 +81,19 @@ def port_in_use(port: int, host: str = HOST) -> bool:
     return False
 
 
-def wait_http(url: str, child: Child, timeout: float = 30.0) -> None:
+def free_port(host: str = HOST) -> int:
+    """A port nothing listens on now (the OS's choice), for a server started next."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 30.0) -> None:
+    """Until ``url`` answers 200; StackError naming ``what`` if it exits or stays silent."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise StackError(
-                f"the {child.name} tier exited with code {child.process.returncode} while "
-                "starting; its last lines are above"
-            )
+        if process.poll() is not None:
+            raise StackError(f"{what} exited with code {process.returncode} while starting")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our URL
                 if response.status == 200:
@@ -94,7 +101,45 @@ def wait_http(url: str, child: Child, timeout: float = 30.0) -> None:
         except OSError:
             pass
         time.sleep(0.1)
-    raise StackError(f"the {child.name} tier did not answer {url} within {timeout:.0f} s")
+    raise StackError(f"{what} did not answer {url} within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds; its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def launch(ports: Ports, work: Path, timeout: float = 180.0) -> subprocess.Popen[bytes]:
+    """``query-service local up`` as a child process, as a user runs it, on ``ports``; its
+    logs, state and output (``stack.out``) under ``work``. Returns once it reports ready;
+    stops it and raises StackError with its last output if it does not."""
+    argv = [sys.executable, "-m", "query_service.cli", "local", "up"]
+    argv += ["--log-dir", str(work / "logs"), "--state-dir", str(work / "state")]
+    for name, port in ports.items():
+        argv += [f"--{name}-port", str(port)]
+    output = work / "stack.out"
+    work.mkdir(parents=True, exist_ok=True)
+    with output.open("wb") as sink:
+        process = subprocess.Popen(  # noqa: S603 - our own argv
+            argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=die_with_parent,
+        )
+    deadline = time.monotonic() + timeout
+    while READY_LINE not in output.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process, 30)
+            raise StackError(f"the stack did not come up:\n{output.read_text()[-4000:]}")
+        time.sleep(0.2)
+    return process
 
 
 class LocalStack:
@@ -172,12 +217,16 @@ class LocalStack:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         child = Child(name, process)
         self.children.append(child)
         threading.Thread(target=self._pump, args=(child,), daemon=True, name=name).start()
         return child
+
+    def _await_health(self, child: Child, port: int) -> None:
+        # The tier's own lines are already in the stream above the error.
+        wait_http(f"http://{HOST}:{port}/health", child.process, f"the {child.name} tier")
 
     def _spawn_python(self, name: str, *args: str) -> Child:
         return self._spawn(name, [sys.executable, "-m", *args])
@@ -214,7 +263,7 @@ class LocalStack:
         internal = self._spawn_python(
             "internal", *cli_gateway, "internal", "--port", str(self.ports.internal)
         )
-        wait_http(f"http://{HOST}:{self.ports.internal}/health", internal)
+        self._await_health(internal, self.ports.internal)
         ecs = self._spawn_python(
             "ecs",
             "uvicorn",
@@ -231,11 +280,11 @@ class LocalStack:
             "--timeout-graceful-shutdown",
             "10",
         )
-        wait_http(f"http://{HOST}:{self.ports.ecs}/health", ecs)
+        self._await_health(ecs, self.ports.ecs)
         public = self._spawn_python(
             "public", *cli_gateway, "public", "--port", str(self.ports.public)
         )
-        wait_http(f"http://{HOST}:{self.ports.public}/health", public)
+        self._await_health(public, self.ports.public)
         self.say(f"ready in {time.monotonic() - started:.1f} s")
 
     def _client(self, endpoint: str) -> tuple[DynamoDBClient, Settings]:
@@ -292,7 +341,7 @@ class LocalStack:
         return "\n".join(
             [
                 "",
-                "query-service local stack is up",
+                READY_LINE,
                 f"  public API    API Gateway + Query Lambda          http://localhost:{p.public}",
                 f"  ECS handler   FastAPI, docs at /docs              http://localhost:{p.ecs}",
                 f"  internal API  private API + Query Result Lambda  http://localhost:{p.internal}",
