@@ -328,7 +328,8 @@ def comparison_section(results: Mapping[str, Any], before: Mapping[str, Any]) ->
 
     def forwarder(doc: Mapping[str, Any], upstream: str, name: str) -> Mapping[str, Any]:
         found: Mapping[str, Any] = doc.get("floor", {}).get(upstream, {}).get("runs", {})
-        return found.get(name, {})
+        run: Mapping[str, Any] = found.get(name, {})
+        return run
 
     def tier_cost(doc: Mapping[str, Any], path: str, tier: str) -> float | None:
         run = next(

@@ -610,13 +610,13 @@ def time_import(module: str, repeats: int) -> tuple[float, list[dict[str, Any]]]
 
 def heaviest_imports(importtime: str, count: int = 8) -> list[dict[str, Any]]:
     """Top-level-ish packages by cumulative import time, from ``-X importtime`` output."""
-    rows = []
+    rows: list[tuple[float, str]] = []
     for line in importtime.splitlines():
         found = re.match(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)", line)
         if found and len(found.group(3)) <= 3:  # the imported module and its direct imports
-            rows.append({"module": found.group(4), "cumulative_ms": int(found.group(2)) / 1000})
-    rows.sort(key=lambda r: -r["cumulative_ms"])
-    return rows[:count]
+            rows.append((int(found.group(2)) / 1000, found.group(4)))
+    rows.sort(reverse=True)
+    return [{"module": module, "cumulative_ms": ms} for ms, module in rows[:count]]
 
 
 def package_sizes(out: Path, say: Say) -> dict[str, Any]:
