@@ -18,8 +18,9 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -57,8 +58,6 @@ processor = AsyncBatchProcessor(
 # Writes in flight at once; within botocore's default pool of 10 connections.
 WRITE_CONCURRENCY = 8
 _writers = ThreadPoolExecutor(WRITE_CONCURRENCY, thread_name_prefix="projection")
-# One lock per stream key, for one invocation: a key's changes are applied in stream order.
-_key_locks: dict[str, asyncio.Lock] = {}
 
 
 class UnprojectableRecord(ValueError):
@@ -86,10 +85,10 @@ def _updated_at(image: dict[str, Any]) -> int:
     return epoch_ms(value, "updated_at")
 
 
-def _conditional(write: str, **kwargs: Any) -> bool:
+def _conditional(client: DynamoDBClient, write: str, **kwargs: Any) -> bool:
     """Run a conditional write; False when a newer read item already holds the key."""
     try:
-        getattr(_client(), write)(TableName=_table(), ConditionExpression=NOT_NEWER, **kwargs)
+        getattr(client, write)(TableName=_table(), ConditionExpression=NOT_NEWER, **kwargs)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False
@@ -97,7 +96,7 @@ def _conditional(write: str, **kwargs: Any) -> bool:
     return True
 
 
-def project_change(record: DynamoDBRecord) -> str:
+def project_change(record: DynamoDBRecord, client: DynamoDBClient) -> str:
     """Apply one stream record to the read table; returns what was done (for the log)."""
     stream = record.dynamodb
     if stream is None:
@@ -113,6 +112,7 @@ def project_change(record: DynamoDBRecord) -> str:
             if old and old.get("created_at") not in (None, item["created_at"]):
                 raise UnprojectableRecord("created_at changed, but it is immutable")
             written = _conditional(
+                client,
                 "put_item",
                 Item=to_item(item),
                 ExpressionAttributeValues={":updated_at": to_attribute(item["updated_at"])},
@@ -125,6 +125,7 @@ def project_change(record: DynamoDBRecord) -> str:
             created = epoch_ms(old.get("created_at"), "created_at")
             key = read_key(old, created)
             deleted = _conditional(
+                client,
                 "delete_item",
                 Key=to_item(key),
                 ExpressionAttributeValues={":updated_at": to_attribute(_updated_at(old))},
@@ -135,10 +136,10 @@ def project_change(record: DynamoDBRecord) -> str:
     raise UnprojectableRecord(f"unknown eventName {name or None}")
 
 
-def apply_record(record: DynamoDBRecord) -> None:
+def apply_record(record: DynamoDBRecord, client: DynamoDBClient) -> None:
     """Project one change, logging why it could not be (never its secrets)."""
     try:
-        outcome = project_change(record)
+        outcome = project_change(record, client)
     except UnprojectableRecord as exc:
         log.error(
             "record not projected",
@@ -155,18 +156,22 @@ def apply_record(record: DynamoDBRecord) -> None:
     log.debug("record applied", extra={"event_id": record.event_id, "outcome": outcome})
 
 
-async def record_handler(record: DynamoDBRecord) -> None:
-    key = repr(sorted(_keys(record).items()))
-    async with _key_locks.setdefault(key, asyncio.Lock()):
+async def _apply_in_stream_order(
+    record: DynamoDBRecord, *, client: DynamoDBClient, locks: defaultdict[str, asyncio.Lock]
+) -> None:
+    """One writer thread per record; the changes of one key wait for each other."""
+    async with locks[repr(sorted(_keys(record).items()))]:
         call = contextvars.copy_context().run  # the request id reaches the writer's logs
-        await asyncio.get_running_loop().run_in_executor(_writers, call, apply_record, record)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_writers, call, apply_record, record, client)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
-    _key_locks.clear()  # locks belong to the event loop of the invocation that made them
-    _client()  # made here, once: @cache does not stop eight writer threads making eight
-    response = async_process_partial_response(event, record_handler, processor, context)
+    # The writer threads are handed one client and this invocation's locks (asyncio locks
+    # belong to the event loop that uses them, and Powertools runs one per invocation).
+    handler = partial(_apply_in_stream_order, client=_client(), locks=defaultdict(asyncio.Lock))
+    response = async_process_partial_response(event, handler, processor, context)
     failures = len(response.get("batchItemFailures", []))
     records = len(event.get("Records", []))
     log.info("batch processed", extra={"records": records, "failures": failures})
