@@ -151,11 +151,7 @@ def test_every_document_has_its_examples() -> None:
 
 
 def _argv(example: Example, stack: Stack) -> list[str]:
-    ports = {
-        "3000": stack.public.rsplit(":", 1)[1],
-        "8000": stack.ecs.rsplit(":", 1)[1],
-        "4001": stack.internal.rsplit(":", 1)[1],
-    }
+    ports = {"3000": stack.ports.public, "8000": stack.ports.ecs, "4001": stack.ports.internal}
     command = MARKER.sub("", example.command)
     command = LOCAL_URL.sub(lambda m: f"127.0.0.1:{ports[m.group(1)]}", command)
 
