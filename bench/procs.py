@@ -1,34 +1,49 @@
-"""CPU and RSS of the processes under test, read from /proc (no psutil in the lock)."""
+"""CPU and RSS of the processes under test, and of the machine, from psutil."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from bench.stats import busy_and_total, cpu_percent, cpu_ticks, parent_pid, rss_kib
+import psutil
 
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-
-
-def read_ticks(pid: int) -> int:
-    return cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
-
-
-def read_rss_mib(pid: int) -> float:
-    return round(rss_kib(Path(f"/proc/{pid}/status").read_text()) / 1024, 1)
+TIER_MARKERS = (
+    ("dynamodb", ("DynamoDBLocal.jar", "moto.server")),
+    ("stream", ("local stream",)),
+    ("internal", ("gateway internal",)),
+    ("ecs", ("query_service.ecs.app:app",)),
+    ("public", ("gateway public",)),
+)
 
 
-def _waited_children_s() -> float:
-    times = os.times()
+def tier_of(command_line: str) -> str | None:
+    """Which tier of ``query-service local up`` a child process's command line is."""
+    for tier, markers in TIER_MARKERS:
+        if any(marker in command_line for marker in markers):
+            return tier
+    return None
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU time the process has used."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _waited_children_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
     return times.children_user + times.children_system
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of every CPU since boot, from /proc/stat."""
-    return busy_and_total(Path("/proc/stat").read_text().splitlines()[0])
+def read_rss_mib(pid: int) -> float:
+    return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+
+
+def percent(cpu_s: float, wall_s: float) -> float:
+    """CPU used over a wall interval, in percent of one core (200 % = both cores busy)."""
+    return round(100 * cpu_s / wall_s, 1) if wall_s > 0 else 0.0
 
 
 class Usage:
@@ -41,35 +56,36 @@ class Usage:
     """
 
     def __init__(self, pids: Mapping[str, int]) -> None:
-        self.pids = dict(pids)
-        self._ticks: dict[str, int] = {}
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._me = psutil.Process()
+        self._cpu: dict[str, float] = {}
         self._started = 0.0
+        self.figures: dict[str, dict[str, Any]] = {}
+        self.machine: dict[str, Any] = {}
 
     def __enter__(self) -> Usage:
-        self._ticks = {name: read_ticks(pid) for name, pid in self.pids.items()}
-        self._self_ticks = read_ticks(os.getpid())
-        self._children_s = _waited_children_s()
-        self._machine = machine_ticks()
+        self._cpu = {name: cpu_seconds(p) for name, p in self.processes.items()}
+        self._self_cpu = cpu_seconds(self._me)
+        self._children_s = _waited_children_s(self._me)
+        psutil.cpu_percent(interval=None)  # starts the machine's interval
         self._started = time.perf_counter()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.wall_s = time.perf_counter() - self._started
-        self.figures: dict[str, dict[str, Any]] = {
+        cores = psutil.cpu_count() or os.cpu_count() or 1
+        machine = psutil.cpu_percent(interval=None) * cores
+        self.figures = {
             name: {
-                "cpu_percent": cpu_percent(
-                    self._ticks[name], read_ticks(pid), self.wall_s, TICKS_PER_S
-                ),
-                "rss_mib": read_rss_mib(pid),
+                "cpu_percent": percent(cpu_seconds(p) - self._cpu[name], self.wall_s),
+                "rss_mib": round(p.memory_info().rss / 2**20, 1),
             }
-            for name, pid in self.pids.items()
+            for name, p in self.processes.items()
         }
-        busy, total = machine_ticks()
-        cores = os.cpu_count() or 1
-        machine = 100 * cores * (busy - self._machine[0]) / max(1, total - self._machine[1])
-        generator = cpu_percent(self._self_ticks, read_ticks(os.getpid()), self.wall_s, TICKS_PER_S)
         # Short-lived children of ours (the import probes) are ours too, not other work.
-        generator += round(100 * (_waited_children_s() - self._children_s) / self.wall_s, 1)
+        own_s = cpu_seconds(self._me) - self._self_cpu
+        own_s += _waited_children_s(self._me) - self._children_s
+        generator = percent(own_s, self.wall_s)
         measured = sum(f["cpu_percent"] for f in self.figures.values())
         self.machine = {
             "cpu_percent": round(machine, 1),
@@ -81,16 +97,8 @@ class Usage:
 
 def children(pid: int) -> list[int]:
     """The live processes whose parent is ``pid``."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # gone meanwhile
-            continue
-        if parent_pid(text) == pid:
-            found.append(int(stat.parent.name))
-    return sorted(found)
+    return sorted(child.pid for child in psutil.Process(pid).children())
 
 
 def cmdline(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    return " ".join(psutil.Process(pid).cmdline())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import platform
 import shutil
@@ -21,16 +22,16 @@ from typing import Any
 
 import orjson
 
-from bench import sections
-from bench.procs import children, cmdline
+from bench.procs import children, cmdline, tier_of
 from bench.report import render_markdown, render_plots
-from bench.stats import evaluate_targets, tier_of
+from bench.section import REPO, Bench, Plan, Stack
+from bench.sections import SECTIONS, evaluate_targets
 from query_service.local.stack import HOST, Ports, free_port, launch, stop
 
-DEFAULT_OUT = sections.REPO / "bench" / "results"
-DEFAULT_BEFORE = sections.REPO / "bench" / "before.json"
-PUBLISHED_SUMMARY = sections.REPO / "bench" / "RESULTS.md"
-PUBLISHED_PLOTS = sections.REPO / "bench" / "plots"
+DEFAULT_OUT = REPO / "bench" / "results"
+DEFAULT_BEFORE = REPO / "bench" / "before.json"
+PUBLISHED_SUMMARY = REPO / "bench" / "RESULTS.md"
+PUBLISHED_PLOTS = REPO / "bench" / "plots"
 
 
 def _say(line: str) -> None:
@@ -69,7 +70,7 @@ def local_stack(ports: Ports, work: Path) -> Iterator[dict[str, int]]:
         stop(process, 30)
 
 
-def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:
+def run(plan: Plan, out: Path, package: bool) -> dict[str, Any]:
     from query_service.config import Settings
     from query_service.storage.dynamo import dynamodb_client
 
@@ -82,21 +83,23 @@ def run(plan: sections.Plan, out: Path, package: bool) -> dict[str, Any]:
         "machine": machine(),
         "plan": {k: v for k, v in plan.__dict__.items()},
     }
-    # The Lambda zips first: building them is CPU work that must not overlap a load run.
-    results["cold_start"] = sections.cold_start(plan, work, _say, package=package)
-
+    bench = Bench(plan, work, _say, package=package)
+    # What needs no stack first (building the zips is CPU work that must not overlap a
+    # load run), then the stack's sections in the summary's order.
+    for section in SECTIONS:
+        if not section.needs_stack:
+            results[section.key] = section.measure(bench)
     ports = Ports(*(free_port() for _ in range(4)))
     urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
     with local_stack(ports, work) as pids:
         results["engine"] = "moto" if "moto" in cmdline(pids["dynamodb"]) else "dynamodb-local"
         settings = Settings(dynamodb_endpoint_url=urls["dynamodb"])
         client = dynamodb_client(settings, timeout=30.0)
-        table = settings.notification_table_name
-        results["chain"] = sections.chain(urls["public"], pids, plan, _say)
-        results["tools"] = sections.brief_tools(urls["public"], plan, work, _say)
-        results["floor"] = sections.floor(urls, pids, client, table, plan, work, _say)
-        results["profile"] = sections.profile(plan, work, urls["dynamodb"], _say)
-        results["scale"] = sections.scale(urls["public"], client, table, plan, _say)
+        stack = Stack(urls, pids, client, settings.notification_table_name)
+        on_stack = dataclasses.replace(bench, stack_=stack)
+        for section in SECTIONS:
+            if section.needs_stack:
+                results[section.key] = section.measure(on_stack)
     results["wall_s"] = round(time.monotonic() - started, 1)
     results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = [t.as_dict() for t in evaluate_targets(results)]
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         results = orjson.loads(args.render.read_bytes())
         write_reports(results, args.render.parent, before, args.publish)
         return 0
-    plan = sections.Plan.quick() if args.quick else sections.Plan()
+    plan = Plan.quick() if args.quick else Plan()
     args.out.mkdir(parents=True, exist_ok=True)
     results = run(plan, args.out, package=not args.no_package)
     json_path = args.out / f"{results['timestamp']}.json"

@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
+from bench.procs import Usage, children, cmdline, tier_of
 from bench.report import render_markdown
-from bench.sections import (
-    HOT_CAMPAIGN,
-    HOT_USER,
-    heaviest_imports,
-    parse_ab,
-    scale_records,
-    top_frames,
-)
-from bench.stats import (
-    Target,
-    busy_and_total,
-    cdf_points,
-    cpu_percent,
-    cpu_ticks,
-    evaluate_targets,
-    parent_pid,
-    percentile,
-    rss_kib,
-    summarise,
-    tier_of,
-)
+from bench.sections import evaluate_targets
+from bench.sections.cold_start import heaviest_imports
+from bench.sections.profile import top_frames
+from bench.sections.scale import HOT_CAMPAIGN, HOT_USER, scale_records
+from bench.sections.tools import parse_ab
+from bench.stats import Target, cdf_points, percentile, summarise
 
 
 def test_percentile_interpolates_between_ranks_as_numpy_does() -> None:
@@ -60,15 +49,40 @@ def test_cdf_points_end_at_the_slowest_request() -> None:
     assert cdf_points([]) == []
 
 
-def test_proc_parsing_survives_a_command_name_with_spaces_and_parentheses() -> None:
-    stat = "4242 (uvicorn (ecs) x) S 1 4242 4242 0 -1 4194560 9 0 0 0 150 25 0 0 20 0 4 0"
-    assert cpu_ticks(stat) == 175
-    assert rss_kib("Name:\tpython\nVmPeak:\t  9000 kB\nVmRSS:\t   77412 kB\n") == 77412
-    assert rss_kib("Name:\tzombie\n") == 0
-    assert cpu_percent(100, 250, wall_s=1.5, ticks_per_s=100) == 100.0
-    assert parent_pid(stat) == 1
-    # user nice system idle iowait irq softirq steal guest guest_nice
-    assert busy_and_total("cpu  100 5 50 800 20 3 2 0 40 0") == (160, 980)
+CHILD = """
+import sys, time
+print("ready", flush=True)
+sys.stdin.readline()
+started = time.process_time()
+while time.process_time() - started < 0.3:
+    pass
+print("done", flush=True)
+time.sleep(30)
+"""
+
+
+def test_usage_counts_the_cpu_a_child_burns_and_not_the_load_generators() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline() == "ready\n"
+        assert child.pid in children(os.getpid())
+        assert "time.process_time()" in cmdline(child.pid)
+        with Usage({"child": child.pid}) as usage:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "done\n"
+    finally:
+        child.kill()
+        child.wait()
+    figures = usage.figures["child"]
+    burnt_s = figures["cpu_percent"] / 100 * usage.wall_s
+    assert 0.25 <= burnt_s <= 0.5
+    assert figures["rss_mib"] > 1
+    assert usage.machine["load_generator_cpu_percent"] < figures["cpu_percent"]
+    assert usage.machine["cores"] >= 1
 
 
 def test_the_stacks_processes_are_told_apart_by_their_command_lines() -> None:
