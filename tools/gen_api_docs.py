@@ -1,21 +1,25 @@
-"""Render the endpoint and schema tables of docs/api.md from the ECS handler's OpenAPI.
+"""Render the endpoint and schema tables of docs/api.md from the ECS handler's OpenAPI,
+and keep docs/openapi.json, the document itself as users get it from /openapi.json.
 
-    uv run python tools/gen_api_docs.py          # rewrite the generated region
-    uv run python tools/gen_api_docs.py --check  # exit 1 if it is stale
+    uv run python tools/gen_api_docs.py          # rewrite the generated region and the copy
+    uv run python tools/gen_api_docs.py --check  # exit 1 if either is stale
 
 Only the region between the two markers is written; the rest of docs/api.md is prose.
-tests/unit/test_api_docs.py fails when the region and the code disagree.
+tests/unit/test_api_docs.py fails when the region or the copy and the code disagree, so
+a change to the served document is always one somebody meant (and reviews in the diff).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 API_DOC = ROOT / "docs" / "api.md"
+OPENAPI_COPY = ROOT / "docs" / "openapi.json"
 BEGIN = "<!-- BEGIN GENERATED: tools/gen_api_docs.py renders this from the OpenAPI; do not edit -->"
 END = "<!-- END GENERATED -->"
 METHOD_ORDER = ("GET", "POST")
@@ -130,6 +134,11 @@ def render(spec: Schema) -> str:
     return "\n".join(lines)
 
 
+def snapshot(spec: Schema) -> str:
+    """The document as docs/openapi.json keeps it: key order kept, as it is served."""
+    return json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
+
+
 def regenerate(document: str, generated: str) -> str:
     """``document`` with the text between the markers replaced by ``generated``."""
     before, begin, rest = document.partition(BEGIN)
@@ -141,16 +150,22 @@ def regenerate(document: str, generated: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/api.md is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if either file is stale")
     args = parser.parse_args(argv)
+    spec = openapi()
     current = API_DOC.read_text(encoding="utf-8")
-    wanted = regenerate(current, render(openapi()))
+    wanted = {API_DOC: regenerate(current, render(spec)), OPENAPI_COPY: snapshot(spec)}
     if args.check:
-        if wanted != current:
-            print(f"{API_DOC.relative_to(ROOT)} is stale: run tools/gen_api_docs.py")
-            return 1
-        return 0
-    API_DOC.write_text(wanted, encoding="utf-8")
+        stale = [
+            path
+            for path, text in wanted.items()
+            if not path.is_file() or path.read_text(encoding="utf-8") != text
+        ]
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is stale: run tools/gen_api_docs.py")
+        return 1 if stale else 0
+    for path, text in wanted.items():
+        path.write_text(text, encoding="utf-8")
     return 0
 
 

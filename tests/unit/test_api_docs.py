@@ -41,3 +41,23 @@ def test_regenerating_keeps_the_prose_around_the_markers() -> None:
     assert tool.regenerate(document, "new") == f"before\n{tool.BEGIN}\nnew\n{tool.END}\nafter\n"
     with pytest.raises(SystemExit):
         tool.regenerate("no markers", "new")
+
+
+def test_the_served_openapi_document_is_the_committed_copy() -> None:
+    """/openapi.json (and the /docs page built on it) changes only when someone means it:
+    regenerate docs/openapi.json with the tool and the diff shows what users will see."""
+    from fastapi.testclient import TestClient
+
+    from query_service.ecs.app import create_app
+
+    tool = _tool()
+    client = TestClient(create_app())
+    served = client.get("/openapi.json")
+    assert served.status_code == 200
+    copy = (ROOT / "docs/openapi.json").read_text(encoding="utf-8")
+    assert tool.snapshot(served.json()) == copy, (
+        "/openapi.json changed: if that is meant, run `uv run python tools/gen_api_docs.py`"
+    )
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/openapi.json" in page.text
