@@ -1,0 +1,59 @@
+"""Every error the ECS handler answers, as application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from query_service.domain.errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PROBLEM_CONTENT_TYPE,
+    Problem,
+)
+from query_service.logs import request_id_var
+
+log = logging.getLogger("query_service.ecs")
+
+
+def problem_response(problem: Problem) -> Response:
+    body = orjson.dumps(problem.body(request_id_var.get()))
+    return Response(body, problem.status, problem.headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def unexpected_error() -> Response:
+    """The answer to an error nobody expected: logged with its traceback, never shown."""
+    log.exception("unhandled error")
+    return problem_response(Problem(INTERNAL_ERROR, "The request could not be served."))
+
+
+def add_problem_handlers(app: FastAPI) -> None:
+    """A Problem raised anywhere, Starlette's own 404/405, and anything unexpected, each
+    answered as a problem with the request id (never a traceback or an HTML page)."""
+
+    @app.exception_handler(Problem)
+    async def on_problem(_: Request, problem: Problem) -> Response:
+        return problem_response(problem)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            return problem_response(
+                Problem(
+                    METHOD_NOT_ALLOWED,
+                    "This path accepts GET and POST only.",
+                    headers=dict(exc.headers or {}),
+                )
+            )
+        if exc.status_code == 404:
+            return problem_response(Problem(NOT_FOUND, "There is no such path."))
+        return problem_response(Problem(INTERNAL_ERROR, "The request could not be served."))
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        return unexpected_error()
