@@ -26,7 +26,8 @@ from bench.procs import children, cmdline, tier_of
 from bench.report import render_markdown, render_plots
 from bench.section import REPO, Bench, Plan, Stack
 from bench.sections import SECTIONS, evaluate_targets
-from query_service.local.stack import HOST, Ports, free_port, launch, stop
+from query_service.ports import Ports
+from tests.harness import launch
 
 DEFAULT_OUT = REPO / "bench" / "results"
 DEFAULT_BEFORE = REPO / "bench" / "before.json"
@@ -48,14 +49,17 @@ def machine() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def local_stack(ports: Ports, work: Path) -> Iterator[dict[str, int]]:
-    """``query-service local up`` on ``ports``, as a user runs it; yields each tier's pid.
+def local_stack(work: Path) -> Iterator[tuple[Ports, dict[str, int]]]:
+    """``query-service local up`` on free ports, as a user runs it; yields its ports and
+    each tier's pid.
 
     Its own process, so that relaying the tiers' log lines costs the load generator
     nothing; stopped with SIGTERM (every tier with it) however the block ends.
     """
-    _say(f"starting the local stack on ports {dict(ports.items())}")
-    process = launch(ports, work)
+    _say("starting the local stack")
+    ports, stack = launch(work)
+    process = stack.process
+    _say(f"the local stack is up on ports {dict(ports.items())}")
     try:
         pids = {}
         for pid in children(process.pid):
@@ -65,9 +69,10 @@ def local_stack(ports: Ports, work: Path) -> Iterator[dict[str, int]]:
         missing = {"dynamodb", "stream", "internal", "ecs", "public"} - pids.keys()
         if missing:
             raise RuntimeError(f"tiers not found among the stack's processes: {missing}")
-        yield {**pids, "runner": process.pid}  # the runner relays every tier's log lines
+        # the runner relays every tier's log lines
+        yield ports, {**pids, "runner": process.pid}
     finally:
-        stop(process, 30)
+        stack.stop(30)
 
 
 def run(plan: Plan, out: Path, package: bool) -> dict[str, Any]:
@@ -89,9 +94,8 @@ def run(plan: Plan, out: Path, package: bool) -> dict[str, Any]:
     for section in SECTIONS:
         if not section.needs_stack:
             results[section.key] = section.measure(bench)
-    ports = Ports(*(free_port() for _ in range(4)))
-    urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
-    with local_stack(ports, work) as pids:
+    with local_stack(work) as (ports, pids):
+        urls = {name: ports.url(name) for name, _ in ports.items()}
         results["engine"] = "moto" if "moto" in cmdline(pids["dynamodb"]) else "dynamodb-local"
         settings = Settings(dynamodb_endpoint_url=urls["dynamodb"])
         client = dynamodb_client(settings, timeout=30.0)

@@ -9,7 +9,9 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from query_service.local.stack import HOST, die_with_parent, free_port, stop, wait_http
+from query_service.local.processes import answers, die_with_parent, poll_until, stop
+from query_service.ports import HOST
+from tests.harness import free_port
 
 
 @contextlib.contextmanager
@@ -26,10 +28,11 @@ def server(
             preexec_fn=die_with_parent,
         )
     try:
-        wait_http(health, process, " ".join(argv[2:4]))
+        if not poll_until(lambda: answers(health), 30.0, process=process):
+            raise RuntimeError(f"{' '.join(argv[2:4])} did not answer {health} within 30 s")
         yield process
     finally:
-        stop(process, 15)
+        stop(process, timeout=15)
 
 
 def ecs_argv(port: int) -> list[str]:

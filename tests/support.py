@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from query_service.local.stack import free_port as free_port  # re-exported for the tests
+from tests.harness import free_port as free_port
 
 
 @dataclass

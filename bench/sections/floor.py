@@ -21,7 +21,8 @@ from bench.procs import Usage
 from bench.section import USER_BODY, Bench, Plan, Results, Say, Section, measured
 from bench.servers import ecs_argv, floor_argv, server, stub_upstream
 from bench.stats import Target, get, ratio, summarise
-from query_service.local.stack import HOST, free_port
+from query_service.ports import HOST
+from tests.harness import free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

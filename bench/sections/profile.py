@@ -17,7 +17,8 @@ from typing import Any
 from bench.load import run_load, warm_up
 from bench.section import USER_BODY, Bench, Results, Section
 from bench.servers import server, stub_upstream
-from query_service.local.stack import HOST, free_port
+from query_service.ports import HOST
+from tests.harness import free_port
 
 
 def measure(bench: Bench) -> dict[str, Any]:

@@ -166,7 +166,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "local" and args.local_command == "up":
-        from query_service.local.stack import LocalStack, Ports, run
+        from query_service.local.stack import LocalStack, run
+        from query_service.ports import Ports
 
         ports = Ports(args.dynamodb_port, args.internal_port, args.ecs_port, args.public_port)
         stack = LocalStack(
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(stack)
     if args.command == "local" and args.local_command == "stream":
         from query_service.local.stream_poller import MappingConfig
-        from query_service.local.stream_poller import serve as serve_stream
+        from query_service.local.stream_tier import serve as serve_stream
 
         config = MappingConfig(
             batch_size=args.batch_size,

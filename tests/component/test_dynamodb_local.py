@@ -9,19 +9,18 @@ import boto3
 import pytest
 
 from query_service.local import dynamodb
-from query_service.local.dynamodb import DynamoDBLocalError, dynamodb_launch_spec, start_dynamodb
-from query_service.local.stack import port_in_use
+from query_service.local.dynamodb import DynamoDBLocalError, dynamodb_launch_spec
+from query_service.local.processes import port_in_use
 from query_service.storage.tables import command_table_spec
-from tests.support import free_port
+from tests.harness import free_port, start_dynamodb
 
 
 def client(endpoint: str, service: str = "dynamodb"):  # type: ignore[no-untyped-def]
     return boto3.client(service, endpoint_url=endpoint, region_name="ap-southeast-1")
 
 
-def test_dynamodb_local_serves_tables_and_streams() -> None:
-    port = free_port()
-    with start_dynamodb(port, engine="dynamodb-local") as running:
+def test_dynamodb_local_serves_tables_and_streams(tmp_path: Path) -> None:
+    with start_dynamodb(tmp_path / "dynamodb.log", engine="dynamodb-local") as running:
         assert running.engine == "dynamodb-local"
         ddb = client(running.endpoint)
         arn = ddb.create_table(**command_table_spec())["TableDescription"]["LatestStreamArn"]
@@ -35,7 +34,7 @@ def test_dynamodb_local_serves_tables_and_streams() -> None:
         )["ShardIterator"]
         records = streams.get_records(ShardIterator=iterator)["Records"]
         assert [r["eventName"] for r in records] == ["INSERT"]
-    assert not port_in_use(port)
+    assert not port_in_use(running.port)
 
 
 def test_moto_engine_is_available_on_request() -> None:

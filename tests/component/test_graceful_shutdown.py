@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,9 @@ import pytest
 
 from query_service.config import Settings
 from query_service.ecs.app import create_app
-from tests.support import Reply, StubServer, free_port, record
+from query_service.local.processes import poll_until
+from tests.harness import http_server
+from tests.support import Reply, StubServer, record
 
 OK = {"items": [record()], "next_cursor": None}
 
@@ -31,7 +32,9 @@ def slow_upstream() -> Iterator[StubServer]:
         yield stub
 
 
-def test_requests_in_flight_at_sigterm_all_complete(slow_upstream: StubServer) -> None:
+def test_requests_in_flight_at_sigterm_all_complete(
+    slow_upstream: StubServer, tmp_path: Path
+) -> None:
     # The upstream holds every request until released, so "in flight" does not depend on
     # how fast a busy machine starts twelve threads.
     release = threading.Event()
@@ -41,54 +44,43 @@ def test_requests_in_flight_at_sigterm_all_complete(slow_upstream: StubServer) -
         return Reply(200, OK)
 
     slow_upstream.reply = held
-    port = free_port()
-    env = {**os.environ, "INTERNAL_API_URL": slow_upstream.url, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "query_service.ecs.app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--timeout-graceful-shutdown", "25"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    server = http_server(
+        lambda port: [sys.executable, "-m", "uvicorn", "query_service.ecs.app:app",
+                      "--host", "127.0.0.1", "--port", str(port),
+                      "--timeout-graceful-shutdown", "25"],
+        tmp_path / "ecs.log",
+        env={"INTERNAL_API_URL": slow_upstream.url},
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    process = server.process
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the handler did not start"
-            time.sleep(0.05)
 
         def query(_: int) -> int:
-            response = httpx.post(f"{base}/query/user", json={"user_id": "u"}, timeout=10)
+            response = httpx.post(f"{server.url}/query/user", json={"user_id": "u"}, timeout=10)
             return response.status_code
 
         with ThreadPoolExecutor(12) as pool:
             in_flight = [pool.submit(query, i) for i in range(12)]
-            deadline = time.monotonic() + 15
-            while len(slow_upstream.seen) < 12 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert len(slow_upstream.seen) == 12, "the requests should be in flight now"
+            assert poll_until(lambda: len(slow_upstream.seen) == 12, 15, interval=0.01), (
+                "the requests should be in flight now"
+            )
             process.send_signal(signal.SIGTERM)
-            refused = False
-            deadline = time.monotonic() + 5.0
-            while not refused and time.monotonic() < deadline:
+
+            def refused() -> bool:
                 try:
-                    httpx.get(f"{base}/health", timeout=0.5)
-                    time.sleep(0.05)
+                    httpx.get(f"{server.url}/health", timeout=0.5)
                 except httpx.TransportError:
-                    refused = True  # no new connections while draining
-            assert refused
+                    return True  # no new connections while draining
+                return False
+
+            assert poll_until(refused, 5.0, interval=0.05)
             assert not any(f.done() for f in in_flight)  # still in flight when refused
             release.set()
             statuses = [f.result(timeout=15) for f in in_flight]
-        output, _ = process.communicate(timeout=30)
+        process.wait(30)
     finally:
         release.set()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        server.stop()
+    output = server.output()
     assert statuses == [200] * 12
     assert process.returncode in (0, -signal.SIGTERM)
     assert "SIGTERM: draining" in output

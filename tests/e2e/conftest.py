@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,14 +9,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from query_service.local.stack import Ports, free_port, launch, stop
+from query_service.ports import Ports
+from tests.harness import Server, launch
 
 
 @dataclass
 class Stack:
     ports: Ports
     work: Path
-    process: subprocess.Popen[bytes]
+    server: Server
 
     def url(self, port: int) -> str:
         return f"http://127.0.0.1:{port}"
@@ -55,12 +55,12 @@ class Stack:
 
 
 def start_stack(work: Path) -> Stack:
-    ports = Ports(*(free_port() for _ in range(4)))
-    return Stack(ports, work, launch(ports, work, timeout=120))
+    ports, server = launch(work, timeout=120)
+    return Stack(ports, work, server)
 
 
 def stop_stack(stack: Stack) -> int:
-    return stop(stack.process, 30)
+    return stack.server.stop(30)
 
 
 @pytest.fixture(scope="session")

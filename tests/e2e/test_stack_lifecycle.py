@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from query_service.local.dynamodb import java_major_version
-from query_service.local.stack import port_in_use
+from query_service.local.processes import port_in_use
 from tests.e2e.conftest import Stack, start_stack, stop_stack
 from tests.support import free_port
 
@@ -50,7 +50,7 @@ def test_a_taken_port_is_named(tmp_path: Path) -> None:
 def test_sigterm_stops_every_tier(tmp_path: Path) -> None:
     stack = start_stack(tmp_path)
     children = subprocess.run(
-        ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
+        ["pgrep", "-P", str(stack.server.process.pid)], capture_output=True, text=True, check=False
     ).stdout.split()
     assert len(children) == 5  # dynamodb, stream, internal, ecs, public
     assert stop_stack(stack) == 0

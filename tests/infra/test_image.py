@@ -9,9 +9,7 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,9 @@ import httpx
 import pytest
 import yaml
 
+from tests.harness import http_server
 from tests.infra.terraform import REPO, stack
 from tests.infra.tools import run, uv
-from tests.support import free_port
 
 DOCKERFILE = REPO / "Dockerfile"
 BASE_IMAGE = "python:3.12-slim"
@@ -165,12 +163,10 @@ def _with_port(text: str, port: int) -> str:
     return text.replace(":8000/", f":{port}/")
 
 
-def test_the_image_command_serves_health_and_stops_on_sigterm() -> None:
+def test_the_image_command_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     argv = cmd()
     index = argv.index("--port") + 1
     assert argv[index] == "8000"
-    port = free_port()
-    argv[index] = str(port)  # 8000 may be taken by a running local stack
     env = {e["name"]: e["value"] for e in task_container()["environment"]}
     # The private API's URL exists only once deployed; /health does not call it.
     env["INTERNAL_API_URL"] = "https://abc123.execute-api.ap-southeast-1.amazonaws.com/v1"
@@ -178,19 +174,15 @@ def test_the_image_command_serves_health_and_stops_on_sigterm() -> None:
     # On ECS the task role's credentials come from the container endpoint; INTERNAL_API_AUTH=iam
     # refuses to start without any, so stand-in ones take their place.
     env |= {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "stand-in-secret"}
-    process = subprocess.Popen(
-        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    # On a port of its own: 8000 may be taken by a running local stack.
+    server = http_server(
+        lambda port: [*argv[:index], str(port), *argv[index + 1 :]],
+        tmp_path / "image.log",
+        env=env,
+        cwd=REPO,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.communicate()[0][-3000:]
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "no answer on /health within 30 s"
-                time.sleep(0.2)
+        response = httpx.get(f"{server.url}/health", timeout=5)
         assert response.status_code == 200
         assert response.json()["status"] == "healthy"
 
@@ -198,14 +190,14 @@ def test_the_image_command_serves_health_and_stops_on_sigterm() -> None:
         task_check = task_container()["healthCheck"]["command"]
         assert task_check[0] == "CMD"
         for check in (image_check, task_check[1:]):
-            probe = [_with_port(arg, port) for arg in check]
+            probe = [_with_port(arg, server.ports[0]) for arg in check]
             probe[0] = sys.executable if probe[0] == "python" else probe[0]
             assert run(probe, 30).returncode == 0, probe
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=task_container()["stopTimeout"])[0]
+        code = server.stop(task_container()["stopTimeout"])  # SIGTERM, as ECS stops a task
+    output = server.output()
     # uvicorn shuts down gracefully, then re-raises the signal it got (or exits 0).
-    assert process.returncode in (0, -signal.SIGTERM), output[-3000:]
+    assert code in (0, -signal.SIGTERM), output[-3000:]
     assert "Application shutdown complete." in output
     assert '"level":"CRITICAL"' not in output.replace(" ", "")
 

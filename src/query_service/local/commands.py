@@ -7,11 +7,13 @@ the stream poller and the Stream Processor carry each change to ``notification-r
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from query_service.domain.records import epoch_ms
+from query_service.local.processes import poll_until
 from query_service.storage.dynamo import to_item
 from query_service.storage.projection import read_key
 
@@ -113,22 +115,21 @@ def wait_until_projected(
     commands: Iterable[Mapping[str, Any]],
     timeout: float = 60.0,
     poll: float = 0.2,
-    check: Callable[[], None] | None = None,
+    process: subprocess.Popen[bytes] | None = None,
 ) -> float:
     """Block until every command's latest version is on the read side; seconds waited.
 
-    ``check`` runs between polls and may raise to give up early (say, the poller died).
+    Gives up early with Exited if ``process`` (the stream tier projecting them) exits.
     """
     started = time.monotonic()
     expected = _expected_versions(commands)
     total = len(expected)
-    while True:
+
+    def caught_up() -> bool:
+        nonlocal expected
         expected = unprojected(client, read_table, expected)
-        waited = time.monotonic() - started
-        if not expected:
-            return waited
-        if waited >= timeout:
-            raise NotProjected(len(expected), total, waited)
-        if check is not None:
-            check()
-        time.sleep(poll)
+        return not expected
+
+    if not poll_until(caught_up, timeout, interval=poll, process=process):
+        raise NotProjected(len(expected), total, time.monotonic() - started)
+    return time.monotonic() - started

@@ -13,20 +13,20 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from query_service.local.processes import Exited, poll_until
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -174,9 +174,8 @@ def dynamodb_launch_spec(port: int, host: str = "127.0.0.1", engine: str = "auto
     )
 
 
-def wait_until_ready(
-    endpoint: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
-) -> None:
+def answering(endpoint: str) -> Callable[[], bool]:
+    """A probe of DynamoDB at ``endpoint``: whether it answers now."""
     client = boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
@@ -185,16 +184,26 @@ def wait_until_ready(
         aws_secret_access_key="local",  # noqa: S106
         config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}),
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise DynamoDBLocalError(f"DynamoDB exited with code {process.returncode}")
+
+    def answers() -> bool:
         try:
             client.list_tables(Limit=1)
-            return
         except (BotoCoreError, ClientError):
-            time.sleep(0.1)
-    raise DynamoDBLocalError(f"DynamoDB did not answer at {endpoint} within {timeout:.0f} s")
+            return False
+        return True
+
+    return answers
+
+
+def wait_until_ready(
+    endpoint: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    try:
+        ready = poll_until(answering(endpoint), timeout, process=process)
+    except Exited as exc:
+        raise DynamoDBLocalError(f"DynamoDB {exc}") from None
+    if not ready:
+        raise DynamoDBLocalError(f"DynamoDB did not answer at {endpoint} within {timeout:.0f} s")
 
 
 def ensure_tables(client: DynamoDBClient, command_table: str, notification_table: str) -> None:
@@ -208,50 +217,3 @@ def ensure_tables(client: DynamoDBClient, command_table: str, notification_table
         client.get_waiter("table_exists").wait(
             TableName=spec["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
-
-
-class RunningDynamoDB:
-    """A started DynamoDB for tests and tools; stops (and reaps) it on exit."""
-
-    def __init__(self, spec: LaunchSpec, process: subprocess.Popen[bytes]) -> None:
-        self.spec = spec
-        self.process = process
-        self.endpoint = spec.endpoint
-        self.engine = spec.engine
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-    def __enter__(self) -> RunningDynamoDB:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-def start_dynamodb(
-    port: int, *, host: str = "127.0.0.1", engine: str = "auto", stdout: IO[bytes] | None = None
-) -> RunningDynamoDB:
-    spec = dynamodb_launch_spec(port, host, engine)
-    process = subprocess.Popen(  # noqa: S603 - our own argv
-        spec.argv,
-        cwd=spec.cwd,
-        stdout=stdout or subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    running = RunningDynamoDB(spec, process)
-    try:
-        wait_until_ready(spec.endpoint, 60.0, process)
-    except DynamoDBLocalError:
-        running.stop()
-        raise
-    return running
