@@ -10,13 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from query_service.local.stream_poller import (
-    Checkpoints,
-    DeadLetterFile,
-    MappingConfig,
-    StreamPoller,
-    first_failure,
-)
+from query_service.local.stream_events import first_failure
+from query_service.local.stream_poller import MappingConfig, StreamPoller
+from query_service.local.stream_state import Checkpoints, DeadLetterFile
 
 ARN = "arn:aws:dynamodb:ddblocal:000000000000:table/command-records/stream/2026-11-25T00:00:00.000"
 OTHER_ARN = ARN.replace("00:00:00", "11:11:11")

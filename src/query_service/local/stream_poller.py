@@ -19,30 +19,30 @@ It does what Lambda's poller does for a DynamoDB stream, against DynamoDB Local:
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
-import os
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from botocore.exceptions import ClientError
 
 from query_service.local.lambda_runtime import LambdaContext
+from query_service.local.stream_events import (
+    StreamRecord,
+    first_failure,
+    iterator_age_ms,
+    lambda_record,
+    sequence_of,
+)
+from query_service.local.stream_state import Checkpoints, DeadLetterFile
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
 log = logging.getLogger("query_service.stream_poller")
 
-StreamRecord = dict[str, Any]
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -65,103 +65,6 @@ class MappingConfig:
             raise ValueError("batching_window and max_retry_attempts must not be negative")
 
 
-class Checkpoints:
-    """Per-shard progress of one stream, kept in a JSON file replaced atomically.
-
-    The file names the stream ARN: a checkpoint of another stream (DynamoDB Local runs in
-    memory, so every start makes a new stream) is ignored, never applied to this one.
-    """
-
-    def __init__(self, path: Path, stream_arn: str) -> None:
-        self.path = path
-        self.stream_arn = stream_arn
-        self._sequence: dict[str, str] = {}
-        self._finished: set[str] = set()
-        if path.is_file():
-            data = orjson.loads(path.read_bytes())
-            if isinstance(data, dict) and data.get("stream_arn") == stream_arn:
-                self._sequence = dict(data.get("sequence", {}))
-                self._finished = set(data.get("finished", []))
-            else:
-                log.info("checkpoint file is for another stream: starting at the trim horizon")
-
-    def sequence(self, shard_id: str) -> str | None:
-        return self._sequence.get(shard_id)
-
-    def finished(self, shard_id: str) -> bool:
-        return shard_id in self._finished
-
-    def advance(self, shard_id: str, sequence_number: str) -> None:
-        self._sequence[shard_id] = sequence_number
-        self._save()
-
-    def finish(self, shard_id: str) -> None:
-        self._finished.add(shard_id)
-        self._save()
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {
-            "stream_arn": self.stream_arn,
-            "sequence": self._sequence,
-            "finished": sorted(self._finished),
-        }
-        scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with scratch.open("wb") as stream:
-            stream.write(orjson.dumps(data))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(scratch, self.path)
-
-
-class DeadLetterFile:
-    """The on-failure destination: one JSON line per batch of records given up on."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def send(
-        self,
-        stream_arn: str,
-        shard_id: str,
-        records: list[StreamRecord],
-        error: str,
-        attempts: int,
-    ) -> None:
-        """Lambda's on-failure record for a stream batch, plus the records and the error.
-
-        On AWS the destination gets only the batch's coordinates (``DDBStreamBatchInfo``);
-        locally the records themselves are kept too, so they can be read and replayed.
-        """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
-        line = {
-            "version": "1.0",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": attempts,
-            },
-            "DDBStreamBatchInfo": {
-                "shardId": shard_id,
-                "startSequenceNumber": first["SequenceNumber"],
-                "endSequenceNumber": last["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": first.get("ApproximateCreationDateTime"),
-                "approximateArrivalOfLastRecord": last.get("ApproximateCreationDateTime"),
-                "batchSize": len(records),
-                "streamArn": stream_arn,
-            },
-            "error": error,
-            "attempts": attempts,
-            "records": records,
-        }
-        with self.path.open("ab") as stream:
-            stream.write(orjson.dumps(line, default=str) + b"\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-
-
 @dataclass
 class _Shard:
     shard_id: str
@@ -176,43 +79,6 @@ class _Shard:
 class _Segment:
     records: list[StreamRecord]
     attempts: int = 0  # failed invocations of these records so far
-
-
-def lambda_record(raw: Mapping[str, Any], stream_arn: str) -> StreamRecord:
-    """A GetRecords record as it appears in the Lambda event."""
-    record = dict(raw)
-    stream = dict(record.get("dynamodb") or {})
-    created = stream.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        stream["ApproximateCreationDateTime"] = int(created.timestamp())
-    record["dynamodb"] = stream
-    record["eventSourceARN"] = stream_arn
-    return record
-
-
-def first_failure(response: object, records: list[StreamRecord]) -> int | None:
-    """Index of the first failed record per the function's answer; None if all succeeded.
-
-    An answer that is not a valid partial batch response fails the whole batch, as it does
-    on Lambda.
-    """
-    if response is None:
-        return None
-    if not isinstance(response, Mapping):
-        return 0
-    failures = response.get("batchItemFailures")
-    if failures is None or failures == []:
-        return None
-    if not isinstance(failures, list):
-        return 0
-    positions = {r["dynamodb"]["SequenceNumber"]: i for i, r in enumerate(records)}
-    found = []
-    for failure in failures:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
-        if identifier not in positions:
-            return 0  # empty or unknown identifier: Lambda fails the whole batch
-        found.append(positions[identifier])
-    return min(found)
 
 
 class StreamPoller:
@@ -374,11 +240,11 @@ class StreamPoller:
             segment = pending.popleft()
             failed, reason = self._invoke(segment.records)
             if failed is None:
-                self.checkpoints.advance(shard_id, _sequence(segment.records[-1]))
+                self.checkpoints.advance(shard_id, sequence_of(segment.records[-1]))
                 continue
             failures += 1
             if failed > 0:
-                self.checkpoints.advance(shard_id, _sequence(segment.records[failed - 1]))
+                self.checkpoints.advance(shard_id, sequence_of(segment.records[failed - 1]))
             rest = segment.records[failed:]
             if self.config.bisect_on_error and len(rest) > 1:
                 half = len(rest) // 2
@@ -397,11 +263,11 @@ class StreamPoller:
                         "shard_id": shard_id,
                         "records": len(rest),
                         "attempts": attempts,
-                        "first_sequence_number": _sequence(rest[0]),
+                        "first_sequence_number": sequence_of(rest[0]),
                         "dead_letter_file": str(self.dead_letters.path),
                     },
                 )
-                self.checkpoints.advance(shard_id, _sequence(rest[-1]))
+                self.checkpoints.advance(shard_id, sequence_of(rest[-1]))
                 continue
             self._sleep(self.config.retry_backoff * 2 ** (attempts - 1))
             pending.appendleft(_Segment(rest, attempts))
@@ -411,77 +277,11 @@ class StreamPoller:
                 "shard_id": shard_id,
                 "batch_size": len(batch),
                 "failed_invocations": failures,
-                "iterator_age_ms": _iterator_age_ms(batch[-1]),
+                "iterator_age_ms": iterator_age_ms(batch[-1]),
                 "duration_ms": round((self._clock() - started) * 1000, 1),
             },
         )
 
 
-def _sequence(record: StreamRecord) -> str:
-    sequence: str = record["dynamodb"]["SequenceNumber"]
-    return sequence
-
-
-def _iterator_age_ms(record: StreamRecord) -> int | None:
-    """Lambda's IteratorAge for this record (DynamoDB Local rounds its time to the minute)."""
-    created = record["dynamodb"].get("ApproximateCreationDateTime")
-    if not isinstance(created, int | float):
-        return None
-    return max(0, int((time.time() - created) * 1000))
-
-
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def checkpoint_path(state_dir: Path, table_name: str) -> Path:
-    digest = hashlib.sha256(table_name.encode()).hexdigest()[:8]
-    return state_dir / f"stream-checkpoints-{table_name}-{digest}.json"
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[Callable[[], bool]]:
-    import signal
-
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield lambda: stopping
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def serve(state_dir: Path, config: MappingConfig) -> None:
-    """Poll the command table's stream until SIGINT/SIGTERM (one process of the stack)."""
-    from query_service.config import get_settings
-    from query_service.logs import configure_logging
-    from query_service.storage.dynamo import dynamodb_client, dynamodb_streams_client
-
-    settings = get_settings()
-    configure_logging("stream_poller", settings.log_level, settings.service_name)
-    # Imported after logging is set up, as the gateway does: its lines keep their own tier.
-    from query_service.lambdas.stream_processor import lambda_handler
-
-    table = settings.command_table_name
-    dynamodb = dynamodb_client(settings)
-    stream_arn = dynamodb.describe_table(TableName=table)["Table"].get("LatestStreamArn")
-    if not stream_arn:
-        raise SystemExit(f"table {table} has no stream: enable NEW_AND_OLD_IMAGES")
-    streams = dynamodb_streams_client(settings)
-    poller = StreamPoller(
-        streams,
-        stream_arn,
-        lambda_handler,
-        Checkpoints(checkpoint_path(state_dir, table), stream_arn),
-        DeadLetterFile(state_dir / "dlq.jsonl"),
-        config,
-    )
-    with _stop_on_signals() as should_stop:
-        poller.run(should_stop)
-    log.info("stream poller stopped", extra={"invocations": poller.invocations})
