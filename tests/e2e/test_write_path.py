@@ -215,6 +215,9 @@ def _start_poller(stack: Stack, state: Path, log: Path) -> subprocess.Popen[byte
         )
 
 
+# Its own waits (the kill, the rest of the load, the catch-up) bound it, not the suite's 120 s:
+# on a loaded machine 10,000 records take longer than that to write and project.
+@pytest.mark.timeout(480)
 def test_a_poller_killed_mid_load_resumes_with_nothing_lost_or_duplicated(
     stack: Stack, kill_tables: Any, tmp_path: Path
 ) -> None:
