@@ -35,7 +35,16 @@ FUNCTIONS = {
 }
 # Pruned from the export with every dependency nothing else needs.
 PROVIDED_BY_LAMBDA = ("boto3", "botocore", "s3transfer", "aws-lambda-powertools")
-ECS_ONLY = ("fastapi", "fastapi-offline", "uvicorn", "uvloop", "httptools", "aiohttp")
+ECS_ONLY = (
+    "fastapi",
+    "fastapi-offline",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "aiohttp",
+    "jinja2",  # the support console
+    "cryptography",  # the console's ALB identity check
+)
 # Top-level names that must never end up in a zip (checked after installing).
 FORBIDDEN_TOP_LEVEL = ("boto3", "botocore", "s3transfer", "aws_lambda_powertools")
 

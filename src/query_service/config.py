@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # Comma-separated; the first signs new cursors, every one verifies (rotation).
     cursor_secret: SecretStr | None = None
     log_level: str = "INFO"
+    # The support console (ARCHITECTURE §9): "none" stands the developer in as
+    # local-developer; "alb" verifies the load balancer's signed OIDC identity.
+    console_auth: Literal["none", "alb"] = "none"
+    console_alb_arn: str | None = None
+    console_alb_key_url: str = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
 
     def timeout_for(self, tier: str) -> float:
         if self.request_timeout is not None:

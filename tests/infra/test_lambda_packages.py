@@ -28,7 +28,17 @@ from tests.support import apigw_event
 
 FUNCTIONS = ("query_entry", "query_result", "stream_processor")
 PROVIDED = ("boto3", "botocore", "s3transfer", "aws_lambda_powertools")
-ECS_ONLY = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "aiohttp")
+ECS_ONLY = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "aiohttp",
+    "jinja2",
+    "markupsafe",
+    "cryptography",
+)
 NATIVE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 NATIVE_PLATFORM = f"{platform.machine()}-manylinux2014"
 

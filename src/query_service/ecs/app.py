@@ -23,6 +23,7 @@ from query_service import __version__
 from query_service.config import ConfigError, Settings, Tier, get_settings
 from query_service.domain.errors import UPSTREAM_UNAVAILABLE, Problem
 from query_service.domain.queries import QUERY_ROUTES, REMOVED_ROUTES
+from query_service.ecs import console
 from query_service.ecs.draining import drain_on_sigterm
 from query_service.ecs.internal_client import InternalApiClient
 from query_service.ecs.middleware import RequestContextMiddleware
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for path in REMOVED_ROUTES:
         add_removed_route(app, path)
     document_problems_as_problem_json(app)
+    console.mount(app, settings)
     return app
 
 

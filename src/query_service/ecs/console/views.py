@@ -1,0 +1,395 @@
+"""The console's pages: each view its own URL, every filter a GET parameter.
+
+The data comes the way the API's own comes: the request is parsed by the domain's
+``parse_query_params`` (the same rules, the same words for bad input) and run by the ECS
+handler's ``InternalApiClient``. There is no second path to the records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from query_service.config import ConfigError, Settings
+from query_service.domain.errors import Problem
+from query_service.domain.queries import QueryKind, parse_query_params
+from query_service.domain.records import Platform, Status
+from query_service.ecs.console.identity import (
+    LOCAL_DEVELOPER,
+    OIDC_DATA_HEADER,
+    AlbIdentityVerifier,
+    Identity,
+    KeyUnavailable,
+    NotAuthenticated,
+    alb_region,
+    fetch_key_from,
+)
+from query_service.ecs.console.render import NOT_A_PAGE, Pages
+from query_service.ecs.internal_client import InternalApiClient, QueryResult
+from query_service.ecs.routes import InternalClient
+from query_service.logs import request_id_var
+
+log = logging.getLogger(__name__)
+audit_log = logging.getLogger("query_service.console.audit")
+
+PAGE_SIZE = 25
+TIMELINE_FIELDS = ("events", "events_truncated")
+HOUR_MS = 3_600_000
+WINDOWS: dict[str, tuple[str, int | None]] = {
+    "1h": ("Last hour", HOUR_MS),
+    "24h": ("Last 24 hours", 24 * HOUR_MS),
+    "7d": ("Last 7 days", 7 * 24 * HOUR_MS),
+    "30d": ("Last 30 days", 30 * 24 * HOUR_MS),
+    "all": ("Any time (as long as records are kept)", None),
+}
+# lookup → (query, its id field, the view's path)
+LIST_VIEWS = {
+    "user": (QueryKind.USER, "user_id", "users"),
+    "transaction": (QueryKind.TX, "transaction_id", "transactions"),
+}
+STATUSES = tuple(s.value for s in Status)
+PLATFORMS = tuple(p.value for p in Platform)
+# What a field of a problem means to a person reading the console.
+FIELD_LABELS = {
+    "user_id": "User id",
+    "transaction_id": "Transaction id",
+    "status": "Status filter",
+    "platform": "Platform filter",
+    "cursor": "Page link",
+    "limit": "Page size",
+    "since": "Time window",
+    "until": "Time window",
+    "q": "Search",
+}
+
+
+class ConsoleDenied(Exception):
+    """A console request without a verified identity: answered as a page, 401 or 503."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+IdentityCheck = Callable[[Request], Awaitable[Identity]]
+
+
+def identity_check(settings: Settings) -> IdentityCheck:
+    """How each console request learns who is asking (CONSOLE_AUTH)."""
+    if settings.console_auth == "none":
+
+        async def local_developer(request: Request) -> Identity:
+            return Identity(LOCAL_DEVELOPER)
+
+        return local_developer
+    try:
+        arn = settings.console_alb_arn or ""
+        region = alb_region(arn)
+    except ValueError:
+        raise ConfigError(
+            "CONSOLE_ALB_ARN must be the internal load balancer's ARN when CONSOLE_AUTH=alb"
+        ) from None
+    verifier = AlbIdentityVerifier(arn, fetch_key_from(settings.console_alb_key_url, region))
+
+    async def signed_by_the_load_balancer(request: Request) -> Identity:
+        try:
+            return await verifier.verify(request.headers.get(OIDC_DATA_HEADER))
+        except NotAuthenticated as exc:
+            log.warning("console: identity refused", extra={"reason": exc.reason})
+            raise ConsoleDenied(401) from None
+        except KeyUnavailable as exc:
+            log.error("console: identity cannot be checked", extra={"reason": str(exc)})
+            raise ConsoleDenied(503) from None
+
+    return signed_by_the_load_balancer
+
+
+async def identity(request: Request) -> Identity:
+    check: IdentityCheck = request.app.state.console_identity
+    return await check(request)
+
+
+Who = Annotated[Identity, Depends(identity)]
+
+
+@dataclass
+class Filters:
+    """The list views' GET parameters, as the form shows them and as the query takes them."""
+
+    statuses: list[str] = field(default_factory=list)
+    platforms: list[str] = field(default_factory=list)
+    window: str = "all"
+    cursor: str | None = None
+    limit: str = str(PAGE_SIZE)
+
+    @classmethod
+    def from_request(cls, request: Request) -> Filters:
+        params = request.query_params
+        window = params.get("window") or "all"
+        return cls(
+            statuses=[v for v in params.getlist("status") if v],
+            platforms=[v for v in params.getlist("platform") if v],
+            window=window if window in WINDOWS else "all",
+            cursor=params.get("cursor") or None,
+            limit=params.get("limit") or str(PAGE_SIZE),
+        )
+
+    def query_params(self, with_window: bool) -> dict[str, list[str]]:
+        """The query string the API would be given for these filters."""
+        params: dict[str, list[str]] = {"limit": [self.limit]}
+        if self.cursor:
+            params["cursor"] = [self.cursor]
+        if self.statuses:
+            params["status"] = [",".join(self.statuses)]
+        if self.platforms:
+            params["platform"] = [",".join(self.platforms)]
+        span = WINDOWS[self.window][1]
+        if with_window and span is not None:
+            params["since"] = [str(int(time.time() * 1000) - span)]
+        return params
+
+    def described(self) -> dict[str, Any]:
+        """What the audit line records of the filters."""
+        return {
+            "status": self.statuses or None,
+            "platform": self.platforms or None,
+            "window": self.window,
+            "page": "next" if self.cursor else "first",
+        }
+
+    @property
+    def active(self) -> bool:
+        return bool(self.statuses or self.platforms or self.window != "all")
+
+
+def more_link(request: Request, next_cursor: str | None) -> str | None:
+    """This page's URL for the next page: the same filters, the cursor the API returned."""
+    if next_cursor is None:
+        return None
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in {"cursor", "via"}]
+    return f"{request.url.path}?{urlencode([*kept, ('cursor', next_cursor)])}"
+
+
+def problem_lines(problem: Problem) -> tuple[str, list[str]]:
+    """A problem the API returned, in the words the page shows."""
+    fields = [f"{FIELD_LABELS.get(e.field, e.field)}: {e.message}." for e in problem.errors]
+    if problem.status == 400:
+        if any(e.field == "cursor" for e in problem.errors):
+            return "This page link no longer works", [
+                *fields,
+                "Go back to the first page and page on from there.",
+            ]
+        return "Check what you typed", fields or [problem.detail]
+    if problem.status == 404:
+        return "Not found", [problem.detail]
+    if problem.status in {502, 503, 504}:
+        return "The record service could not answer", [
+            problem.detail,
+            "Try again in a moment. If it keeps happening, give the on-call engineer "
+            "the request id at the foot of this page.",
+        ]
+    return "Something went wrong", [problem.detail]
+
+
+def build_router(pages: Pages) -> APIRouter:
+    router = APIRouter(prefix="/console", include_in_schema=False)
+
+    def audit(who: Identity, lookup: str, target: str, outcome: str, **details: Any) -> None:
+        audit_log.info(
+            "console lookup",
+            extra={
+                "who": who.who,
+                "lookup": lookup,
+                "target": target,
+                "outcome": outcome,
+                "request_id": request_id_var.get(),
+                **details,
+            },
+        )
+
+    def message(who: Identity, status: int, title: str, *lines: str, **context: Any) -> Response:
+        return pages.render(
+            "message.html", status, who=who.who, title=title, lines=list(lines), **context
+        )
+
+    def problem_page(who: Identity, problem: Problem, **context: Any) -> Response:
+        heading, lines = problem_lines(problem)
+        return message(who, problem.status, heading, *lines, **context)
+
+    async def run(
+        client: InternalApiClient, kind: QueryKind, params: Mapping[str, list[str]]
+    ) -> QueryResult:
+        query = parse_query_params(kind, params)
+        return await client.query(query, request_id_var.get() or "")
+
+    @router.get("")
+    async def console_root() -> Response:
+        return pages.redirect("/console/", 308)
+
+    @router.get("/")
+    async def search_form(who: Who) -> Response:
+        return pages.render("search.html", who=who.who, title="Find deliveries", q="")
+
+    @router.get("/search")
+    async def search(request: Request, who: Who, client: InternalClient) -> Response:
+        """One box, either kind of id: both lookups run at once, and the page says which hit."""
+        q = (request.query_params.get("q") or "").strip()
+        if not q:
+            return pages.render(
+                "search.html",
+                400,
+                who=who.who,
+                title="Find deliveries",
+                q="",
+                error="Enter a user id or a transaction id.",
+            )
+        try:
+            as_user, as_tx = await asyncio.gather(
+                run(client, QueryKind.USER, {"user_id": [q], "limit": ["1"]}),
+                run(client, QueryKind.TX, {"transaction_id": [q], "limit": ["1"]}),
+            )
+        except Problem as problem:
+            audit(who, "search", q, f"problem {problem.status}")
+            if problem.status == 400:
+                return pages.render(
+                    "search.html",
+                    400,
+                    who=who.who,
+                    title="Find deliveries",
+                    q=q,
+                    error="That is not an id this service knows: ids are 1-128 letters, "
+                    "digits and _ . : @ - (no spaces).",
+                )
+            return problem_page(who, problem)
+        found = [
+            kind for kind, result in (("user", as_user), ("transaction", as_tx)) if result.records
+        ]
+        audit(who, "search", q, "found " + (" and ".join(found) or "nothing"))
+        if len(found) == 1:
+            view = "users" if found[0] == "user" else "transactions"
+            return pages.redirect(f"/console/{view}/{quote(q, safe='')}?via=search")
+        return pages.render(
+            "search.html",
+            200 if found else 404,
+            who=who.who,
+            title="Find deliveries",
+            q=q,
+            found=found,
+        )
+
+    async def list_page(
+        request: Request,
+        who: Identity,
+        client: InternalApiClient,
+        lookup: str,
+        target: str,
+        **context: Any,
+    ) -> Response:
+        """A user's or a transaction's deliveries: the same filters, paging and messages."""
+        kind, key, view = LIST_VIEWS[lookup]
+        filters = Filters.from_request(request)
+        here = f"/console/{view}/{quote(target, safe='')}"
+        params = {key: [target], **filters.query_params(with_window=kind is QueryKind.USER)}
+        try:
+            result = await run(client, kind, params)
+        except Problem as problem:
+            audit(who, lookup, target, f"problem {problem.status}", filters=filters.described())
+            again = here if filters.active or filters.cursor else None
+            return problem_page(who, problem, back=again)
+        audit(who, lookup, target, f"{len(result.records)} records", filters=filters.described())
+        return pages.render(
+            f"{lookup}.html",
+            who=who.who,
+            here=here,
+            filters=filters,
+            records=result.records,
+            more=more_link(request, result.next_cursor),
+            via_search=request.query_params.get("via") == "search",
+            statuses=STATUSES,
+            platforms=PLATFORMS,
+            **context,
+        )
+
+    @router.get("/users/{user_id}")
+    async def user_deliveries(
+        request: Request, user_id: str, who: Who, client: InternalClient
+    ) -> Response:
+        return await list_page(
+            request,
+            who,
+            client,
+            "user",
+            user_id,
+            title=f"Deliveries to {user_id}",
+            user_id=user_id,
+            windows=WINDOWS,
+        )
+
+    @router.get("/transactions/{transaction_id}")
+    async def transaction(
+        request: Request, transaction_id: str, who: Who, client: InternalClient
+    ) -> Response:
+        return await list_page(
+            request,
+            who,
+            client,
+            "transaction",
+            transaction_id,
+            title=f"Transaction {transaction_id}",
+            transaction_id=transaction_id,
+            funnel=None,  # issue 14: /query/stats does not exist yet
+        )
+
+    @router.get("/deliveries/{transaction_id}/{user_id}")
+    async def delivery(
+        request: Request, transaction_id: str, user_id: str, who: Who, client: InternalClient
+    ) -> Response:
+        target = f"{transaction_id}/{user_id}"
+        try:
+            kind = QueryKind("delivery")
+        except ValueError:
+            audit(who, "delivery", target, "not served")
+            return message(
+                who,
+                501,
+                "Delivery details are not available yet",
+                "This service does not serve the delivery query (/query/delivery) yet.",
+            )
+        try:
+            result = await run(
+                client, kind, {"transaction_id": [transaction_id], "user_id": [user_id]}
+            )
+        except Problem as problem:
+            audit(who, "delivery", target, f"problem {problem.status}")
+            return problem_page(who, problem)
+        audit(who, "delivery", target, f"{len(result.records)} records")
+        if not result.records:
+            return message(
+                who, 404, "No such delivery", f"No delivery of {transaction_id} to {user_id}."
+            )
+        record = result.records[0]
+        return pages.render(
+            "delivery.html",
+            who=who.who,
+            title=f"Delivery of {transaction_id} to {user_id}",
+            delivery=record,
+            fields=[name for name in record if name not in TIMELINE_FIELDS],
+        )
+
+    @router.get("/static/{name}")
+    async def static(request: Request, name: str, who: Who) -> Response:
+        return pages.asset(name, request.headers.get("if-none-match"))
+
+    @router.get("/{rest:path}")
+    async def not_a_page(rest: str, who: Who) -> Response:
+        return message(who, 404, *NOT_A_PAGE)
+
+    return router
