@@ -48,6 +48,16 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self.tier = tier
         self.service = service
+        self._second = -1
+        self._stamp = ""
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        """ISO 8601 in UTC to the millisecond; the seconds part is formatted once a second."""
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._stamp}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         tier = self.tier
@@ -55,8 +65,7 @@ class JsonFormatter(logging.Formatter):
             # A Lambda hosted by the local gateway logs as its own tier, as it would on AWS.
             tier = record.name.rsplit(".", 1)[-1]
         line: dict[str, Any] = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "timestamp": self._timestamp(record),
             "level": record.levelname,
             "service": self.service,
             "tier": tier,
@@ -72,6 +81,13 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+    """``logger.log(level, message, extra=fields)`` without looking up the caller's file
+    and line, which the JSON line does not show: the ECS handler logs every request."""
+    if logger.isEnabledFor(level):
+        logger.handle(logger.makeRecord(logger.name, level, "", 0, message, (), None, extra=fields))
+
+
 def configure_logging(tier: str, level: str = "INFO", service: str = "query-service") -> None:
     """Route every logger through one JSON handler on stdout (CloudWatch reads stdout).
 
@@ -81,6 +97,10 @@ def configure_logging(tier: str, level: str = "INFO", service: str = "query-serv
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
+    # The JSON line names no thread or process: do not look them up for every record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    if sys.version_info >= (3, 12):
+        logging.logAsyncioTasks = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(tier, service))
     root.handlers[:] = [handler]

@@ -249,3 +249,38 @@ def test_no_route_or_dependency_runs_in_a_worker_thread(api: TestClient) -> None
     for route in routes:
         for call in calls(route.dependant):
             assert inspect.iscoroutinefunction(call), f"{route.path}: {call}"
+
+
+def test_a_body_streamed_past_16_kib_without_a_length_is_413(
+    api: TestClient, upstream: StubServer
+) -> None:
+    chunks = iter([b'{"user_id": "u", "pad": "', b" " * 20_000, b'"}'])
+    assert_problem(api.post("/query/user", content=chunks), 413)
+    assert upstream.seen == []
+
+
+def test_repeated_query_string_fields_are_refused(api: TestClient, upstream: StubServer) -> None:
+    body = assert_problem(api.get("/query/user?user_id=a&user_id=b"), 400)
+    assert body["errors"] == [{"field": "user_id", "message": "must be given once"}]
+    assert upstream.seen == []
+
+
+def test_other_methods_on_a_query_path_are_405_problems(api: TestClient) -> None:
+    for method in ("PUT", "PATCH"):
+        assert_problem(api.request(method, "/query/fail"), 405)
+    assert api.head("/query/fail").status_code == 405
+
+
+class _Broken:
+    async def query(self, *_: object) -> None:
+        raise RuntimeError("secret detail from deep inside")
+
+
+def test_an_unexpected_error_on_a_query_path_is_a_500_problem_without_details(
+    api: TestClient,
+) -> None:
+    api.app.state.internal_client = _Broken()  # type: ignore[attr-defined]
+    for response in (api.post("/query/user", json=USER), api.get("/query/user?user_id=u")):
+        body = assert_problem(response, 500)
+        assert "secret" not in response.text and "RuntimeError" not in response.text
+        assert body["title"]

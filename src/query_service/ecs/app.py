@@ -4,8 +4,9 @@ Image command: ``uvicorn query_service.ecs.app:app --host 0.0.0.0 --port 8000
 --timeout-graceful-shutdown 25``.
 
 This module composes the application; each part has its own module: the request context
-(``middleware``), problem answers (``problems``), SIGTERM draining (``draining``), what the
-OpenAPI document adds to the routes (``openapi``) and the route factory (``routes``).
+(``middleware``), the query paths served as plain ASGI (``query_path``), problem answers
+(``problems``), SIGTERM draining (``draining``), what the OpenAPI document adds to the
+routes (``openapi``) and the route factory (``routes``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from query_service.ecs.internal_client import InternalApiClient
 from query_service.ecs.middleware import RequestContextMiddleware
 from query_service.ecs.openapi import document_problems_as_problem_json
 from query_service.ecs.problems import add_problem_handlers, problem_response
+from query_service.ecs.query_path import QueryEndpoint, QueryPaths
 from query_service.ecs.routes import InternalClient, add_query_route, add_removed_route
 from query_service.ecs.schemas import HealthResponse, ProblemResponse
 from query_service.ecs.signing import MissingCredentials, SigV4Signer
@@ -84,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.add_middleware(RequestContextMiddleware)
+    endpoints = {path: QueryEndpoint(route, app.state) for path, route in QUERY_ROUTES.items()}
     add_problem_handlers(app)
 
     @app.get("/health", response_model=HealthResponse, tags=["health"])
@@ -103,12 +105,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Problem(UPSTREAM_UNAVAILABLE, "The record service is not answering.")
         )
 
-    for route in QUERY_ROUTES.values():
-        add_query_route(app, route)
+    for path, endpoint in endpoints.items():
+        add_query_route(app, QUERY_ROUTES[path], endpoint)
     for path in REMOVED_ROUTES:
         add_removed_route(app, path)
     document_problems_as_problem_json(app)
     console.mount(app, settings)
+    # Built once, here, after every route and exception handler: the request context
+    # around every request, then the query paths served by their QueryEndpoint ahead of
+    # FastAPI's own stack (error and telemetry middleware, exception handlers, the
+    # router), which serves everything else.
+    app.middleware_stack = RequestContextMiddleware(
+        QueryPaths(app.build_middleware_stack(), endpoints)
+    )
     return app
 
 

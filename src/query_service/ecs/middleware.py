@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from query_service.domain.errors import Problem
 from query_service.domain.queries import check_request_size
 from query_service.ecs.problems import problem_response
-from query_service.logs import accept_request_id, request_id_var
+from query_service.logs import accept_request_id, log_fields, request_id_var
 
 log = logging.getLogger("query_service.ecs")
 
@@ -56,9 +56,11 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_id)
         finally:
             state = scope.get("state", {})
-            log.info(
+            log_fields(
+                log,
+                logging.INFO,
                 "request",
-                extra={
+                {
                     "method": scope["method"],
                     "route": scope["path"],
                     "status": status,

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
-from query_service.domain.queries import (
-    MAX_BODY_BYTES,
-    QUERY_MODELS,
-    Query,
-    QueryRoute,
-    body_too_large,
-    parse_query_body,
-    parse_query_params,
-    removed,
-)
+from query_service.domain.queries import QUERY_MODELS, QueryRoute, removed
 from query_service.ecs.internal_client import InternalApiClient
 from query_service.ecs.openapi import PROBLEM_RESPONSES, query_parameters, request_body
+from query_service.ecs.query_path import QueryEndpoint
 from query_service.ecs.schemas import ProblemResponse, QueryResponse
-from query_service.logs import request_id_var
 
 
 async def get_client(request: Request) -> InternalApiClient:
@@ -34,60 +25,21 @@ async def get_client(request: Request) -> InternalApiClient:
 InternalClient = Annotated[InternalApiClient, Depends(get_client)]
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refusing (413) past MAX_BODY_BYTES without reading it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise body_too_large()
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise body_too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
+def add_query_route(app: FastAPI, route: QueryRoute, endpoint: QueryEndpoint) -> None:
+    """Declare ``route`` (POST and GET) for the OpenAPI document; ``endpoint`` serves it.
 
-
-async def answer(
-    route: QueryRoute, query: Query, client: InternalApiClient, request: Request
-) -> Response:
-    result = await client.query(query, request_id_var.get() or "")
-    request.state.upstream_ms = round(result.upstream_ms, 2)
-    count = len(result.records)
-    body = {
-        "success": True,
-        "data": result.records,
-        "total_count": count,
-        "next_cursor": result.next_cursor,
-        "message": f"Found {count} record{'s' if count != 1 else ''}"
-        + (", more with next_cursor" if result.next_cursor else ""),
-    }
-    return Response(orjson.dumps(body), 200, route.deprecation_headers, "application/json")
-
-
-def add_query_route(app: FastAPI, route: QueryRoute) -> None:
+    FastAPI reads each route's declaration (summary, request body, parameters, response
+    model and problems) for /openapi.json and answers other methods with 405. GET and POST
+    are answered by ``QueryPaths`` ahead of the router; should one reach the route, its
+    ASGI app is the same ``endpoint``, never FastAPI's dependency solving.
+    """
     model = QUERY_MODELS[route.kind]
     summary = (model.__doc__ or "").strip()
-
-    async def post_query(request: Request, client: InternalClient) -> Response:
-        query = parse_query_body(route.kind, await read_body(request))
-        return await answer(route, query, client, request)
-
-    async def get_query(request: Request, client: InternalClient) -> Response:
-        params: dict[str, list[str]] = {}
-        for key, value in request.query_params.multi_items():
-            params.setdefault(key, []).append(value)
-        return await answer(route, parse_query_params(route.kind, params), client, request)
-
     name = route.path.strip("/").replace("/", "_")
-    forms: tuple[tuple[str, Any, dict[str, Any]], ...] = (
-        ("POST", post_query, request_body(route)),
-        ("GET", get_query, query_parameters(route)),
-    )
-    for method, endpoint, openapi_extra in forms:
+    for method, openapi_extra in (("POST", request_body(route)), ("GET", query_parameters(route))):
         app.add_api_route(
             route.path,
-            endpoint,
+            _declaration,
             methods=[method],
             name=f"{method.lower()}_{name}",
             summary=summary,
@@ -96,6 +48,15 @@ def add_query_route(app: FastAPI, route: QueryRoute) -> None:
             deprecated=route.successor is not None,
             responses=PROBLEM_RESPONSES,
         )
+        declared = app.router.routes[-1]
+        if not isinstance(declared, APIRoute) or declared.path != route.path:
+            raise RuntimeError(f"FastAPI did not append the route of {route.path}")
+        declared.app = endpoint
+
+
+async def _declaration() -> None:
+    # No docstring: FastAPI would make it the operations' description.
+    raise NotImplementedError("the route's ASGI app serves it")
 
 
 def add_removed_route(app: FastAPI, path: str) -> None:

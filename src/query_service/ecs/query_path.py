@@ -1,0 +1,135 @@
+"""The query paths, served as plain ASGI: the ECS handler's hot path (issue 12 item 7).
+
+FastAPI declares the query routes, so the OpenAPI document and /docs come from the same
+declarations as before; the requests themselves are served here, without FastAPI's
+per-request work (routing through every route, solving dependencies, building a Request
+and a Response), which was most of the handler's CPU per request (make bench, profile).
+The validation, the record checks and the problems answered are the domain's, the same
+that every other tier uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from query_service.domain.errors import Problem
+from query_service.domain.queries import (
+    MAX_BODY_BYTES,
+    Query,
+    QueryRoute,
+    body_too_large,
+    parse_query_body,
+    parse_query_params,
+)
+from query_service.ecs.internal_client import InternalApiClient, QueryResult
+from query_service.ecs.problems import problem_response, unexpected_error
+from query_service.logs import request_id_var
+
+JSON = (b"content-type", b"application/json")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived: nobody to answer."""
+
+
+async def read_body(scope: Scope, receive: Receive) -> bytes:
+    """The request body, refusing (413) past MAX_BODY_BYTES without reading it all."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > MAX_BODY_BYTES:
+                raise body_too_large()
+            break
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise body_too_large()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def query_params(scope: Scope) -> dict[str, list[str]]:
+    """The query string as Starlette reads it (latin-1, blank values kept), by name."""
+    params: dict[str, list[str]] = {}
+    for key, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        params.setdefault(key, []).append(value)
+    return params
+
+
+def answer_body(result: QueryResult) -> bytes:
+    count = len(result.records)
+    return orjson.dumps(
+        {
+            "success": True,
+            "data": result.records,
+            "total_count": count,
+            "next_cursor": result.next_cursor,
+            "message": f"Found {count} record{'s' if count != 1 else ''}"
+            + (", more with next_cursor" if result.next_cursor else ""),
+        }
+    )
+
+
+class QueryEndpoint:
+    """One query path, GET (query string) and POST (JSON body), as an ASGI app.
+
+    ``state`` is the application's: its lifespan puts the pooled client there.
+    """
+
+    def __init__(self, route: QueryRoute, state: State) -> None:
+        self.route = route
+        self.state = state
+        self.headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in route.deprecation_headers.items()
+        ]
+
+    def query(self, scope: Scope, body: bytes) -> Query:
+        if scope["method"] == "POST":
+            return parse_query_body(self.route.kind, body)
+        return parse_query_params(self.route.kind, query_params(scope))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client: InternalApiClient = self.state.internal_client
+        try:
+            body = await read_body(scope, receive) if scope["method"] == "POST" else b""
+            result = await client.query(self.query(scope, body), request_id_var.get() or "")
+        except Problem as problem:
+            await problem_response(problem)(scope, receive, send)
+            return
+        except ClientGone:
+            return
+        except Exception:  # noqa: BLE001 - logged with its traceback, answered as a 500 problem
+            await unexpected_error()(scope, receive, send)
+            return
+        scope.setdefault("state", {})["upstream_ms"] = round(result.upstream_ms, 2)
+        payload = answer_body(result)
+        headers = [*self.headers, (b"content-length", str(len(payload)).encode()), JSON]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+class QueryPaths:
+    """GET and POST on a query path go straight to its QueryEndpoint; every other request
+    (health, docs, removed and unknown paths, other methods) to FastAPI, unchanged."""
+
+    def __init__(self, app: ASGIApp, endpoints: Mapping[str, QueryEndpoint]) -> None:
+        self.app = app
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.endpoints.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is None or scope["method"] not in ("GET", "POST"):
+            await self.app(scope, receive, send)
+            return
+        await endpoint(scope, receive, send)
