@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+
+import pytest
 
 # Tests never touch a real AWS account, whatever the developer's shell holds.
 for _name in (
@@ -18,3 +21,13 @@ for _name in (
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "ap-southeast-1"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_factories() -> Iterator[None]:
+    """Every test builds the product's settings and clients from its own environment."""
+    from tests.support import reset_cached_factories
+
+    reset_cached_factories()
+    yield
+    reset_cached_factories()

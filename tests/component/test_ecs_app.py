@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from query_service.config import Settings
 from query_service.ecs.app import create_app
-from tests.support import Reply, StubServer, free_port, record
+from tests.support import Reply, StubServer, record
 
 OK = {"items": [record()], "next_cursor": None}
 USER = {"user_id": "test_user_001", "limit": 10}
@@ -149,42 +149,6 @@ def test_upstream_throttling_is_503_with_retry_after(api: TestClient, upstream: 
     assert response.headers["retry-after"] == "1"
 
 
-@pytest.mark.parametrize(
-    "reply",
-    [
-        Reply(500, {"message": "Internal server error"}),
-        Reply(502, {"message": "Internal server error"}),
-        Reply(403, {"message": "Missing Authentication Token"}),
-        Reply(200, b"<html>not json</html>", content_type="text/html"),
-        Reply(200, b"{truncated"),
-        Reply(200, {"rows": []}),
-        Reply(200, {"items": [{"user_id": "u"}], "next_cursor": None}),
-        Reply(200, {"items": [], "next_cursor": 5}),
-        Reply(400, b"plain text", content_type="text/plain"),
-    ],
-)
-def test_upstream_garbage_and_failures_are_502(
-    api: TestClient, upstream: StubServer, reply: Reply
-) -> None:
-    upstream.reply = lambda _: reply
-    body = assert_problem(api.post("/query/user", json=USER), 502)
-    assert "Missing Authentication" not in str(body)
-
-
-def test_slow_upstream_is_504(upstream: StubServer) -> None:
-    upstream.reply = lambda _: Reply(200, OK, delay=1.0)
-    with client_for(upstream.url, timeout=0.3) as api:
-        assert_problem(api.post("/query/user", json=USER), 504)
-
-
-def test_dead_upstream_is_503() -> None:
-    with client_for(f"http://127.0.0.1:{free_port()}") as api:
-        assert_problem(api.post("/query/user", json=USER), 503)
-        ready = api.get("/health/ready")
-        assert_problem(ready, 503)
-        assert api.get("/health").status_code == 200
-
-
 def test_health_and_readiness(api: TestClient, upstream: StubServer) -> None:
     upstream.reply = lambda _: Reply(200, {"status": "healthy"})
     health = api.get("/health").json()
@@ -221,12 +185,12 @@ def test_docs_are_served_without_a_cdn(api: TestClient) -> None:
     assert set(spec["paths"]["/query/marketing"]["get"]["responses"]) == {"410"}
 
 
-def test_one_pooled_session_serves_every_request(api: TestClient, upstream: StubServer) -> None:
+def test_one_pooled_connection_serves_every_request(api: TestClient, upstream: StubServer) -> None:
     upstream.reply = lambda _: Reply(200, OK)
-    session = api.app.state.internal_client.session  # type: ignore[attr-defined]
     for _ in range(5):
-        api.post("/query/user", json=USER)
-    assert api.app.state.internal_client.session is session  # type: ignore[attr-defined]
+        assert api.post("/query/user", json=USER).status_code == 200
+    assert len(upstream.seen) == 5
+    assert upstream.connections == 1  # kept alive and reused, not one per request
 
 
 def test_production_refuses_a_local_internal_api() -> None:

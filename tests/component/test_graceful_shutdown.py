@@ -26,30 +26,22 @@ OK = {"items": [record()], "next_cursor": None}
 
 
 @pytest.fixture
-def slow_upstream() -> Iterator[StubServer]:
+def upstream() -> Iterator[StubServer]:
     with StubServer().running() as stub:
-        stub.reply = lambda _: Reply(200, OK, delay=3.0)
         yield stub
 
 
-def test_requests_in_flight_at_sigterm_all_complete(
-    slow_upstream: StubServer, tmp_path: Path
-) -> None:
+def test_requests_in_flight_at_sigterm_all_complete(upstream: StubServer, tmp_path: Path) -> None:
     # The upstream holds every request until released, so "in flight" does not depend on
     # how fast a busy machine starts twelve threads.
     release = threading.Event()
-
-    def held(_: object) -> Reply:
-        release.wait(20)
-        return Reply(200, OK)
-
-    slow_upstream.reply = held
+    upstream.reply = lambda _: Reply(200, OK, until=release)
     server = http_server(
         lambda port: [sys.executable, "-m", "uvicorn", "query_service.ecs.app:app",
                       "--host", "127.0.0.1", "--port", str(port),
                       "--timeout-graceful-shutdown", "25"],
         tmp_path / "ecs.log",
-        env={"INTERNAL_API_URL": slow_upstream.url},
+        env={"INTERNAL_API_URL": upstream.url},
     )  # fmt: skip
     process = server.process
     try:
@@ -60,7 +52,7 @@ def test_requests_in_flight_at_sigterm_all_complete(
 
         with ThreadPoolExecutor(12) as pool:
             in_flight = [pool.submit(query, i) for i in range(12)]
-            assert poll_until(lambda: len(slow_upstream.seen) == 12, 15, interval=0.01), (
+            assert poll_until(lambda: len(upstream.seen) == 12, 15, interval=0.01), (
                 "the requests should be in flight now"
             )
             process.send_signal(signal.SIGTERM)
@@ -87,10 +79,10 @@ def test_requests_in_flight_at_sigterm_all_complete(
     assert "pool closed" in output
 
 
-def test_readiness_turns_false_on_sigterm(slow_upstream: StubServer) -> None:
+def test_readiness_turns_false_on_sigterm(upstream: StubServer) -> None:
     """In the main thread, as under uvicorn; a stand-in takes uvicorn's handler's place."""
-    slow_upstream.reply = lambda _: Reply(200, {"status": "healthy"})
-    app = create_app(Settings(internal_api_url=slow_upstream.url))
+    upstream.reply = lambda _: Reply(200, {"status": "healthy"})
+    app = create_app(Settings(internal_api_url=upstream.url))
     handed_on: list[int] = []
     original = signal.signal(signal.SIGTERM, lambda signum, _: handed_on.append(signum))
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from query_service.config import Settings, get_settings
+from query_service.config import Settings
 from query_service.domain.queries import MAX_HEADER_BYTES, MAX_URL_CHARS
 from query_service.ecs.app import create_app
 from query_service.lambdas import query_entry, query_result, stream_processor
@@ -42,13 +42,9 @@ def test_ecs_refuses_a_long_url_and_large_headers(upstream: StubServer) -> None:
 
 
 @pytest.fixture
-def entry(monkeypatch: pytest.MonkeyPatch, upstream: StubServer) -> Iterator[StubServer]:
+def entry(monkeypatch: pytest.MonkeyPatch, upstream: StubServer) -> StubServer:
     monkeypatch.setenv("ECS_HANDLER_URL", upstream.url)
-    get_settings.cache_clear()
-    query_entry._ecs.cache_clear()
-    yield upstream
-    get_settings.cache_clear()
-    query_entry._ecs.cache_clear()
+    return upstream
 
 
 def emf_lines(out: str) -> list[dict[str, Any]]:
@@ -95,13 +91,11 @@ def test_unknown_paths_share_one_metric_dimension(
 def test_the_query_result_lambda_publishes_items_returned(
     tables: Tables, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    query_result._repository.cache_clear()
     tables.put(command(), command(transaction_id="tx_002"))
     capsys.readouterr()
     event = apigw_event("POST", "/query/user", orjson.dumps({"user_id": "test_user_001"}).decode())
     event["resource"], event["pathParameters"] = "/query/{kind}", {"kind": "user"}
     response = query_result.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
-    query_result._repository.cache_clear()
     assert response["statusCode"] == 200
     [line] = emf_lines(capsys.readouterr().out)
     assert (line["service"], line["ItemsReturned"], line["Errors"]) == (
@@ -114,13 +108,11 @@ def test_the_query_result_lambda_publishes_items_returned(
 def test_the_stream_processor_publishes_processed_and_failed(
     tables: Tables, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stream_processor._client.cache_clear()
     capsys.readouterr()
     bad = command(user_id="u2")
     bad["status"] = "BOUNCED"
     event = {"Records": [change("INSERT", new=command(), seq=1), change("INSERT", new=bad, seq=2)]}
     stream_processor.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
-    stream_processor._client.cache_clear()
     out = capsys.readouterr().out
     [line] = emf_lines(out)
     assert (line["RecordsProcessed"], line["RecordsFailed"]) == ([1.0], [1.0])

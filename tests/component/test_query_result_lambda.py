@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -18,10 +17,8 @@ T0 = 1_700_000_000_000
 
 
 @pytest.fixture
-def lam(tables: Tables) -> Iterator[Tables]:
-    query_result._repository.cache_clear()
-    yield tables
-    query_result._repository.cache_clear()
+def lam(tables: Tables) -> Tables:
+    return tables
 
 
 def call(path: str, body: object, headers: dict[str, str] | None = None) -> dict[str, Any]:

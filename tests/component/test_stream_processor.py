@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -51,10 +50,8 @@ def change(
 
 
 @pytest.fixture
-def sp(tables: Tables) -> Iterator[Tables]:
-    stream_processor._client.cache_clear()
-    yield tables
-    stream_processor._client.cache_clear()
+def sp(tables: Tables) -> Tables:
+    return tables
 
 
 def run(*records: dict[str, Any]) -> list[str]:

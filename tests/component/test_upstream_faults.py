@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,7 +15,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from query_service.config import Settings, get_settings
+from query_service.config import Settings
 from query_service.domain.errors import Problem
 from query_service.domain.queries import UserQuery
 from query_service.ecs.app import create_app
@@ -95,33 +96,50 @@ def test_ecs_gives_up_after_two_retries(upstream: StubServer) -> None:
     "reply",
     [
         Reply(200, "not json at all", content_type="text/plain"),
+        Reply(200, b"<html>not json</html>", content_type="text/html"),
+        Reply(200, b"{truncated"),
+        Reply(200, {"rows": []}),
         Reply(200, {"items": [{"user_id": "x"}]}),
+        Reply(200, {"items": [], "next_cursor": 5}),
         Reply(500, "boom", content_type="text/plain"),
+        Reply(500, {"message": "Internal server error"}),
+        Reply(403, {"message": "Missing Authentication Token"}),
+        Reply(400, b"plain text", content_type="text/plain"),
     ],
 )
 def test_ecs_garbage_is_502_and_not_retried(upstream: StubServer, reply: Reply) -> None:
     upstream.reply = lambda _: reply
     with ecs_app(upstream.url) as api:
-        problem_of(api.post("/query/user", json=USER), 502)
+        body = problem_of(api.post("/query/user", json=USER), 502)
+    assert "Missing Authentication" not in str(body)
     assert len(upstream.seen) == 1
 
 
-def test_ecs_slow_upstream_is_504_within_the_timeout_and_not_retried(
+def test_ecs_slow_upstream_is_504_at_the_timeout_and_not_retried(
     upstream: StubServer,
 ) -> None:
-    upstream.reply = lambda _: Reply(200, OK, delay=3.0)
-    with ecs_app(upstream.url, timeout=1.0) as api:
-        response, took = timed(lambda: api.post("/query/user", json=USER))
+    release = threading.Event()
+    upstream.reply = lambda _: Reply(200, OK, until=release)
+    try:
+        with ecs_app(upstream.url, timeout=1.0) as api:
+            response = api.post("/query/user", json=USER)
+        gave_up_first = not release.is_set()  # the upstream still holds the request
+    finally:
+        release.set()
     problem_of(response, 504)
-    assert took < 1.0 + 0.5, took
+    assert gave_up_first
     assert len(upstream.seen) == 1
 
 
-def test_ecs_dead_upstream_is_503_fast() -> None:
+def test_ecs_dead_upstream_is_503_fast_and_not_ready() -> None:
     with ecs_app(f"http://127.0.0.1:{free_port()}", timeout=5.0) as api:
         response, took = timed(lambda: api.post("/query/user", json=USER))
+        ready = api.get("/health/ready")
+        alive = api.get("/health")
     problem_of(response, 503)
     assert took < 1.0, took
+    problem_of(ready, 503)
+    assert alive.status_code == 200  # not ready, but alive: no restart for a dead upstream
 
 
 def test_ecs_connect_timeout_is_retried_then_503_within_the_deadline(
@@ -179,14 +197,10 @@ def test_the_circuit_probes_and_closes_when_the_upstream_recovers(
 
 
 @pytest.fixture
-def ecs(monkeypatch: pytest.MonkeyPatch, upstream: StubServer) -> Iterator[StubServer]:
+def ecs(monkeypatch: pytest.MonkeyPatch, upstream: StubServer) -> StubServer:
     monkeypatch.setenv("ECS_HANDLER_URL", upstream.url)
     monkeypatch.setenv("REQUEST_TIMEOUT", "1")
-    get_settings.cache_clear()
-    query_entry._ecs.cache_clear()
-    yield upstream
-    get_settings.cache_clear()
-    query_entry._ecs.cache_clear()
+    return upstream
 
 
 def entry(body: object = USER) -> dict[str, Any]:
@@ -208,11 +222,29 @@ def test_entry_flapping_ecs_is_retried_to_success(ecs: StubServer) -> None:
     assert len(ecs.seen) == 2
 
 
-def test_entry_slow_ecs_is_504_within_the_timeout(ecs: StubServer) -> None:
-    ecs.reply = lambda _: Reply(200, ENTRY_OK, delay=3.0)
-    response, took = timed(entry)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(502, b"<html>502 Bad Gateway</html>", content_type="text/html"),
+        Reply(500, {"detail": "Internal Server Error"}),
+        Reply(200, b"{cut", content_type="application/json"),
+    ],
+)
+def test_entry_garbage_from_ecs_is_502(ecs: StubServer, reply: Reply) -> None:
+    ecs.reply = lambda _: reply
+    entry_problem(entry(), 502)
+
+
+def test_entry_slow_ecs_is_504_at_the_timeout(ecs: StubServer) -> None:
+    release = threading.Event()
+    ecs.reply = lambda _: Reply(200, ENTRY_OK, until=release)
+    try:
+        response = entry()
+        gave_up_first = not release.is_set()  # the ECS handler still holds the request
+    finally:
+        release.set()
     entry_problem(response, 504)
-    assert took < 1.0 + 0.5, took
+    assert gave_up_first
     assert len(ecs.seen) == 1
 
 
@@ -220,13 +252,7 @@ def timed_entry_against(monkeypatch: pytest.MonkeyPatch, url: str) -> tuple[Any,
     """One Query Lambda call with ECS_HANDLER_URL=url and REQUEST_TIMEOUT=5."""
     monkeypatch.setenv("ECS_HANDLER_URL", url)
     monkeypatch.setenv("REQUEST_TIMEOUT", "5")
-    get_settings.cache_clear()
-    query_entry._ecs.cache_clear()
-    try:
-        return timed(entry)
-    finally:
-        get_settings.cache_clear()
-        query_entry._ecs.cache_clear()
+    return timed(entry)
 
 
 def test_entry_dead_ecs_is_503_fast(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,15 +292,9 @@ def test_dynamodb_throttling_is_503_with_retry_after(
     }
     upstream.reply = lambda _: Reply(400, throttled, content_type="application/x-amz-json-1.0")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", upstream.url)
-    get_settings.cache_clear()
-    query_result._repository.cache_clear()
-    try:
-        event = apigw_event("POST", "/query/user", orjson.dumps(USER).decode())
-        event["resource"], event["pathParameters"] = "/query/{kind}", {"kind": "user"}
-        response, took = timed(lambda: query_result.lambda_handler(event, FakeContext()))  # type: ignore[arg-type]
-    finally:
-        get_settings.cache_clear()
-        query_result._repository.cache_clear()
+    event = apigw_event("POST", "/query/user", orjson.dumps(USER).decode())
+    event["resource"], event["pathParameters"] = "/query/{kind}", {"kind": "user"}
+    response, took = timed(lambda: query_result.lambda_handler(event, FakeContext()))  # type: ignore[arg-type]
     assert response["statusCode"] == 503
     headers = response.get("multiValueHeaders") or {}
     assert (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from query_service.local.processes import poll_until
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e
@@ -140,9 +140,9 @@ def test_one_request_id_is_seen_by_all_five_tiers(stack: Stack, public: httpx.Cl
     wanted = {"gateway_public", "query_entry", "ecs_handler", "gateway_internal", "query_result"}
     tiers: set[str] = set()
     metrics_seen: set[str] = set()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and tiers != wanted:
-        tiers = set()
+
+    def every_tier_logged() -> bool:
+        tiers.clear()
         for line in stack.logs().splitlines():
             if request_id in line and line.startswith("{"):
                 entry = orjson.loads(line)
@@ -150,7 +150,9 @@ def test_one_request_id_is_seen_by_all_five_tiers(stack: Stack, public: httpx.Cl
                     metrics_seen.add(entry["service"])
                 else:
                     tiers.add(entry["tier"])
-        time.sleep(0.1)
+        return tiers == wanted
+
+    poll_until(every_tier_logged, 10)
     assert tiers == wanted
     assert metrics_seen == {"query-entry", "query-result"}
 
@@ -173,13 +175,15 @@ def test_request_log_lines_carry_route_status_latency_and_upstream_latency(
     )
     wanted = {"query_entry", "ecs_handler"}  # the tiers that call an upstream of their own
     found: dict[str, dict[str, object]] = {}
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and set(found) != wanted:
+
+    def both_logged() -> bool:
         for line in stack.logs().splitlines():
             if request_id in line and '"message":"request"' in line:
                 entry = orjson.loads(line)
                 found[entry["tier"]] = entry
-        time.sleep(0.1)
+        return set(found) == wanted
+
+    poll_until(both_logged, 10)
     assert set(found) == wanted
     for entry in found.values():
         assert entry["route"] == "/query/fail" and entry["status"] == 200

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from query_service.local.dynamodb import java_major_version
 from query_service.local.processes import port_in_use
 from tests.e2e.conftest import Stack, start_stack, stop_stack
-from tests.support import free_port
+from tests.harness import free_port, require_java
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +62,7 @@ def test_sigterm_stops_every_tier(tmp_path: Path) -> None:
         assert not port_in_use(int(url.rsplit(":", 1)[1]))  # a restart can have it
 
 
-def test_the_stack_runs_on_dynamodb_local_where_java_is(stack: Stack) -> None:
+def test_with_java_the_stack_runs_on_dynamodb_local(stack: Stack) -> None:
     """No silent fallback: on a machine with Java and npm, the real jar serves the stack."""
-    assert (java_major_version() or 0) >= 11, "this machine is expected to have Java 11+"
+    require_java()
     assert "demo records written to command-records (dynamodb-local)" in stack.output.read_text()

@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from query_service.local.commands import batch_put, wait_until_projected
+from query_service.local.processes import poll_until
 from query_service.local.simulate import Plan, simulate
 from query_service.storage.dynamo import from_item, to_item
 from query_service.storage.tables import command_table_spec, notification_table_spec
@@ -33,13 +34,14 @@ def dynamodb(stack: Stack) -> Any:
 
 def eventually(probe: Callable[[], Any], timeout: float = 15.0) -> Any:
     """The first truthy answer of ``probe``; fails the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = probe()
-        if answer or time.monotonic() > deadline:
-            assert answer, f"nothing after {timeout} s"
-            return answer
-        time.sleep(0.05)
+    answers = []
+
+    def answered() -> bool:
+        answers.append(probe())
+        return bool(answers[-1])
+
+    assert poll_until(answered, timeout, interval=0.05), f"nothing after {timeout} s"
+    return answers[-1]
 
 
 def now_ms() -> int:
