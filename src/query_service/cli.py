@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from query_service import __version__
+from query_service.ports import DEFAULT_PORTS, HOST, Ports
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,10 +20,9 @@ def _parser() -> argparse.ArgumentParser:
         dest="local_command", required=True
     )
     up = local.add_parser("up", help="start every tier with demo data (what `make run` runs)")
-    up.add_argument("--dynamodb-port", type=int, default=8001)
-    up.add_argument("--internal-port", type=int, default=4001)
-    up.add_argument("--ecs-port", type=int, default=8000)
-    up.add_argument("--public-port", type=int, default=3000)
+    up.set_defaults(func=_up)
+    for tier, port in DEFAULT_PORTS.items():
+        up.add_argument(f"--{tier}-port", type=int, default=port, help=f"default {port}")
     up.add_argument(
         "--engine",
         choices=("auto", "dynamodb-local", "moto"),
@@ -43,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
         help="stream checkpoints and the dead-letter file dlq.jsonl (default .local)",
     )
     gateway = local.add_parser("gateway", help="run one local API Gateway (used by `up`)")
+    gateway.set_defaults(func=_gateway)
     gateway.add_argument("name", choices=("public", "internal"))
-    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--host", default=HOST)
     gateway.add_argument("--port", type=int, required=True)
     gateway.add_argument("--timeout", type=float, help="integration timeout, seconds (29)")
 
@@ -52,12 +53,14 @@ def _parser() -> argparse.ArgumentParser:
         "seed",
         help="create the tables and write the demo data to command-records (docker compose)",
     )
+    seed.set_defaults(func=_seed)
     seed.add_argument("--demo-records", type=_bounded_int(0, 1_000_000), default=300)
 
     stream = local.add_parser(
         "stream",
         help="the event source mapping: command-records stream -> Stream Processor (used by `up`)",
     )
+    stream.set_defaults(func=_stream)
     stream.add_argument("--state-dir", type=Path, default=Path(".local"))
     stream.add_argument("--batch-size", type=_bounded_int(1, 1000), default=100)
     stream.add_argument(
@@ -70,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         "simulate",
         help="write push traffic into the running stack's command-records and watch it project",
     )
+    simulate.set_defaults(func=_simulate)
     simulate.add_argument("--users", type=_bounded_int(1, 1_000_000), default=100)
     simulate.add_argument(
         "--transactions",
@@ -82,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--dynamodb-endpoint",
         default=None,
-        help="DynamoDB of the stack (DYNAMODB_ENDPOINT_URL, else http://127.0.0.1:8001)",
+        help=f"DynamoDB of the stack (DYNAMODB_ENDPOINT_URL, else {DEFAULT_PORTS.url('dynamodb')})",
     )
     simulate.add_argument(
         "--no-wait", action="store_true", help="do not wait for the read side to catch up"
@@ -114,7 +118,42 @@ def _rate(text: str) -> float:
     return value
 
 
-def _seed(generated: int) -> int:
+def _up(args: argparse.Namespace) -> int:
+    from query_service.local.stack import LocalStack, run
+
+    ports = Ports(args.dynamodb_port, args.internal_port, args.ecs_port, args.public_port)
+    stack = LocalStack(
+        ports,
+        engine=args.engine,
+        demo_records=args.demo_records,
+        log_dir=args.log_dir,
+        state_dir=args.state_dir,
+    )
+    return run(stack)
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from query_service.local.gateway import GATEWAYS, serve
+
+    serve(GATEWAYS[args.name], args.host, args.port, args.timeout)
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from query_service.local.stream_poller import MappingConfig
+    from query_service.local.stream_tier import serve
+
+    config = MappingConfig(
+        batch_size=args.batch_size,
+        batching_window=args.batching_window,
+        max_retry_attempts=args.retry_attempts,
+        bisect_on_error=not args.no_bisect,
+    )
+    serve(args.state_dir, config)
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
     """Tables and demo data on the DYNAMODB_ENDPOINT_URL; the stream tier projects them."""
     from query_service.config import get_settings
     from query_service.local.demo import load_demo
@@ -127,7 +166,7 @@ def _seed(generated: int) -> int:
         return 2
     client = dynamodb_client(settings, timeout=10.0)
     ensure_tables(client, settings.command_table_name, settings.notification_table_name)
-    written = load_demo(client, settings.command_table_name, generated=generated)
+    written = load_demo(client, settings.command_table_name, generated=args.demo_records)
     print(f"{len(written)} demo records written to {settings.command_table_name}")
     return 0
 
@@ -141,7 +180,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from query_service.storage.dynamo import dynamodb_client
 
     endpoint = args.dynamodb_endpoint or os.environ.get(
-        "DYNAMODB_ENDPOINT_URL", "http://127.0.0.1:8001"
+        "DYNAMODB_ENDPOINT_URL", DEFAULT_PORTS.url("dynamodb")
     )
     settings = Settings(dynamodb_endpoint_url=endpoint)
     plan = Plan(args.users, args.transactions, args.failure_rate, args.seed)
@@ -165,41 +204,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "local" and args.local_command == "up":
-        from query_service.local.stack import LocalStack, run
-        from query_service.ports import Ports
-
-        ports = Ports(args.dynamodb_port, args.internal_port, args.ecs_port, args.public_port)
-        stack = LocalStack(
-            ports,
-            engine=args.engine,
-            demo_records=args.demo_records,
-            log_dir=args.log_dir,
-            state_dir=args.state_dir,
-        )
-        return run(stack)
-    if args.command == "local" and args.local_command == "stream":
-        from query_service.local.stream_poller import MappingConfig
-        from query_service.local.stream_tier import serve as serve_stream
-
-        config = MappingConfig(
-            batch_size=args.batch_size,
-            batching_window=args.batching_window,
-            max_retry_attempts=args.retry_attempts,
-            bisect_on_error=not args.no_bisect,
-        )
-        serve_stream(args.state_dir, config)
-        return 0
-    if args.command == "simulate":
-        return _simulate(args)
-    if args.command == "local" and args.local_command == "seed":
-        return _seed(args.demo_records)
-    if args.command == "local" and args.local_command == "gateway":
-        from query_service.local.gateway import GATEWAYS, serve
-
-        serve(GATEWAYS[args.name], args.host, args.port, args.timeout)
-        return 0
-    return 2  # pragma: no cover - argparse requires a command
+    code: int = args.func(args)
+    return code
 
 
 if __name__ == "__main__":

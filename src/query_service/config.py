@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from query_service.ports import DEFAULT_PORTS
+
 Tier = Literal["query_entry", "ecs_handler", "query_result", "stream_processor", "local"]
 
 # Lambda tiers answer API Gateway, whose integration gives up at 29 s; the ECS handler is
@@ -31,7 +33,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     service_name: str = "query-service"
-    internal_api_url: str = "http://127.0.0.1:4001"
+    internal_api_url: str = DEFAULT_PORTS.url("internal")
     internal_api_auth: Literal["none", "iam"] = "none"
     request_timeout: float | None = Field(default=None, gt=0, le=900)
     ecs_handler_url: str | None = None
@@ -62,7 +64,7 @@ class Settings(BaseSettings):
     def ecs_url(self) -> str:
         """Where the Query Lambda forwards to; EKS_HANDLER_URL is the pre-migration name."""
         url = self.ecs_handler_url or self.eks_handler_url
-        return (url or "http://127.0.0.1:8000").rstrip("/")
+        return (url or DEFAULT_PORTS.url("ecs")).rstrip("/")
 
     def check_production(self, tier: Tier) -> None:
         """Refuse, naming the variable, what is only right on a laptop."""

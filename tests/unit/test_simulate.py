@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
 from query_service.domain.records import Record
-from query_service.local.simulate import Plan, Progress, plan_records
+from query_service.local.simulate import Plan, plan_records
 from query_service.storage.projection import project_record
 
 NOW = 1_795_500_000_000
@@ -46,13 +44,3 @@ def test_bad_plans_are_refused() -> None:
         Plan(users=0, transactions=1, failure_rate=0)
     with pytest.raises(ValueError, match="between 0 and 1"):
         Plan(users=1, transactions=1, failure_rate=1.5)
-
-
-def test_progress_without_a_terminal_prints_a_line_per_tenth() -> None:
-    out = io.StringIO()
-    progress = Progress(100, "simulate", out)
-    for _ in range(100):
-        progress.advance(1)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 10
-    assert lines[-1].startswith("simulate [##############################] 100/100 writes")

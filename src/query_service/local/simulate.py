@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from query_service.local.commands import batch_put, wait_until_projected
 from query_service.local.demo import ERRORS, SAMPLE_AP_IDS, TITLES
+from query_service.local.progress import progress_bar
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -81,49 +82,6 @@ def plan_records(plan: Plan, now_ms: int) -> tuple[list[dict[str, Any]], list[di
     return sent, outcomes
 
 
-class Progress:
-    """A one-line progress bar on a terminal; a line per tenth elsewhere (logs, CI)."""
-
-    def __init__(self, total: int, label: str, out: IO[str]) -> None:
-        self.total, self.label, self.out = total, label, out
-        self.done = 0
-        self.started = time.monotonic()
-        self._tty = out.isatty()
-        self._next_tenth = 1
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        if self._tty:
-            self._draw("\r")
-        elif self.done * 10 >= self._next_tenth * self.total:
-            self._next_tenth = self.done * 10 // self.total + 1
-            self._draw("")
-            self.out.write("\n")
-        self.out.flush()
-
-    def _draw(self, lead: str) -> None:
-        width = 30
-        filled = width * self.done // self.total
-        rate = self.done / max(time.monotonic() - self.started, 1e-6)
-        bar = "#" * filled + "-" * (width - filled)
-        self.out.write(
-            f"{lead}{self.label} [{bar}] {self.done:,}/{self.total:,} writes {rate:,.0f}/s"
-        )
-
-    def close(self) -> None:
-        if self._tty:
-            self.out.write("\n")
-            self.out.flush()
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    deliveries: int
-    failed: int
-    write_seconds: float
-    catch_up_seconds: float | None
-
-
 def simulate(
     client: DynamoDBClient,
     command_table: str,
@@ -133,23 +91,20 @@ def simulate(
     wait: bool = True,
     timeout: float = 300.0,
     out: IO[str] = sys.stderr,
-) -> Outcome:
+) -> None:
     sent, outcomes = plan_records(plan, int(time.time() * 1000))
-    progress = Progress(len(sent) + len(outcomes), "simulate", out)
     started = time.monotonic()
-    batch_put(client, command_table, sent, progress.advance)
-    batch_put(client, command_table, outcomes, progress.advance)
-    progress.close()
+    with progress_bar(len(sent) + len(outcomes), "simulate", out) as advance:
+        batch_put(client, command_table, sent, advance)
+        batch_put(client, command_table, outcomes, advance)
     written = time.monotonic() - started
     failed = sum(1 for o in outcomes if o["status"] == "FAILED")
     out.write(
         f"wrote {len(sent):,} deliveries and {len(outcomes):,} status updates "
         f"({failed:,} FAILED) to {command_table} in {written:.1f} s\n"
     )
-    caught_up = None
     if wait:
         out.write(f"waiting for {read_table} to show every outcome...\n")
         caught_up = wait_until_projected(client, read_table, outcomes, timeout=timeout)
         out.write(f"read side caught up {caught_up:.1f} s after the last write\n")
     out.flush()
-    return Outcome(len(sent), failed, written, caught_up)

@@ -1,0 +1,58 @@
+"""A progress bar for a long run of writes (``simulate``; the backfill to come reuses it).
+
+rich's bar, redrawn in place on a terminal; anywhere else (a log, CI) the same bar printed
+as a line at each tenth of the way, since redrawing in place would only be noise there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:,.0f}/s")
+
+
+@contextmanager
+def progress_bar(
+    total: int, label: str, out: IO[str], unit: str = "writes"
+) -> Iterator[Callable[[int], None]]:
+    """``advance(count)`` for a bar of ``total`` ``unit`` on ``out``, labelled ``label``."""
+    console = Console(file=out)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        _Rate(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    task = bar.add_task(label, total=total)
+    printed = 0  # tenths printed, without a terminal
+
+    def advance(count: int) -> None:
+        nonlocal printed
+        bar.advance(task, count)
+        if bar.disable and total and bar.tasks[0].completed * 10 >= (printed + 1) * total:
+            printed = int(bar.tasks[0].completed * 10 // total)
+            console.print(bar.make_tasks_table(bar.tasks))
+
+    with bar:
+        yield advance
