@@ -42,6 +42,7 @@ class Plan:
     profile_seconds: float = 8.0
     profile_lambda_requests: int = 1000
     wrk_seconds: int = 10
+    console_requests: int = 30
 
     @classmethod
     def quick(cls) -> Plan:
@@ -56,6 +57,7 @@ class Plan:
             profile_seconds=2.0,
             profile_lambda_requests=100,
             wrk_seconds=2,
+            console_requests=5,
         )
 
 

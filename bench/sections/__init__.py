@@ -7,7 +7,7 @@ Each module's ``SECTION`` measures its part of the run and renders it (see
 from __future__ import annotations
 
 from bench.section import Results, Section
-from bench.sections import chain, cold_start, floor, profile, scale, tools
+from bench.sections import chain, cold_start, console, floor, profile, scale, tools
 from bench.stats import Target
 
 SECTIONS: tuple[Section, ...] = (
@@ -17,6 +17,7 @@ SECTIONS: tuple[Section, ...] = (
     scale.SECTION,
     cold_start.SECTION,
     profile.SECTION,
+    console.SECTION,
 )
 
 
