@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     command_table_name: str = "command-records"
     # Comma-separated; the first signs new cursors, every one verifies (rotation).
     cursor_secret: SecretStr | None = None
+    # On AWS the keys live in this SSM SecureString instead (read once per environment).
+    cursor_secret_parameter: str | None = None
     log_level: str = "INFO"
     # The support console (ARCHITECTURE §9): "none" stands the developer in as
     # local-developer; "alb" verifies the load balancer's signed OIDC identity.
@@ -56,8 +58,9 @@ class Settings(BaseSettings):
             return self.request_timeout
         return DEFAULT_TIMEOUTS.get(tier, 10.0)
 
-    def cursor_keys(self) -> list[bytes]:
-        raw = self.cursor_secret.get_secret_value() if self.cursor_secret else ""
+    def cursor_keys(self, secret: str | None = None) -> list[bytes]:
+        """The keys of ``secret`` (the parameter's value), else of CURSOR_SECRET."""
+        raw = secret or (self.cursor_secret.get_secret_value() if self.cursor_secret else "")
         keys = [k.strip().encode() for k in raw.split(",") if k.strip()]
         return keys or [LOCAL_CURSOR_SECRET.encode()]
 
@@ -87,8 +90,10 @@ class Settings(BaseSettings):
             raise ConfigError("INTERNAL_API_URL must use https when ENVIRONMENT=production")
         if tier in {"query_result", "stream_processor"} and self.dynamodb_endpoint_url:
             raise ConfigError("DYNAMODB_ENDPOINT_URL must not be set when ENVIRONMENT=production")
-        if tier == "query_result" and not self.cursor_secret:
-            raise ConfigError("CURSOR_SECRET must be set when ENVIRONMENT=production")
+        if tier == "query_result" and not (self.cursor_secret or self.cursor_secret_parameter):
+            raise ConfigError(
+                "CURSOR_SECRET or CURSOR_SECRET_PARAMETER must be set when ENVIRONMENT=production"
+            )
 
 
 @lru_cache(maxsize=1)

@@ -30,6 +30,7 @@ from query_service.domain.errors import (
     invalid,
 )
 from query_service.domain.queries import QueryKind, parse_query_body, route_label
+from query_service.lambdas.cursor_secret import read_cursor_secret
 from query_service.logs import accept_request_id, configure_logging, request_id_var
 from query_service.metrics import publish, status_counts
 from query_service.storage.dynamo import dynamodb_client
@@ -61,7 +62,8 @@ def _repository() -> ReadRepository:
 
 @cache
 def _codec() -> CursorCodec:
-    return CursorCodec(get_settings().cursor_keys())
+    settings = get_settings()
+    return CursorCodec(settings.cursor_keys(read_cursor_secret(settings)))
 
 
 def _json(
