@@ -23,6 +23,11 @@ locals {
   partition   = data.aws_partition.current.partition
   package_dir = coalesce(var.lambda_package_dir, "${path.root}/../../dist")
 
+  # IAM names are unique in the whole account, S3 bucket names in all of AWS: the ones made
+  # here carry the environment and the region, so a second environment or region deployed
+  # into the same account does not collide with this one.
+  global_name = "${var.service_name}-${var.environment}-${var.region}"
+
   # The Powertools layer of the version uv.lock pins (tests/infra checks they agree),
   # unless an ARN is given.
   powertools_layer_arn = coalesce(var.powertools_layer_arn, one(data.aws_ssm_parameter.powertools_layer[*].insecure_value))
@@ -140,7 +145,7 @@ data "aws_iam_policy_document" "assume_apigateway" {
 resource "aws_iam_role" "apigateway_cloudwatch" {
   count = var.manage_api_gateway_account ? 1 : 0
 
-  name               = "${var.service_name}-apigateway-cloudwatch"
+  name               = "${local.global_name}-apigateway"
   description        = "API Gateway (account-wide setting of ${var.region}) writes stage execution logs"
   assume_role_policy = data.aws_iam_policy_document.assume_apigateway.json
   tags               = local.tags
@@ -197,6 +202,7 @@ module "lambdas" {
   source = "./modules/lambdas"
 
   name_prefix          = var.service_name
+  iam_name_prefix      = local.global_name
   region               = var.region
   package_dir          = local.package_dir
   powertools_layer_arn = local.powertools_layer_arn
@@ -204,6 +210,10 @@ module "lambdas" {
   subnet_ids           = var.private_subnet_ids
   kms_key_arn          = aws_kms_key.this.arn
   log_retention_days   = var.log_retention_days
+
+  cursor_secret_parameter_name = "/${var.service_name}/${var.environment}/cursor-secret"
+  cursor_secret                = var.cursor_secret
+  cursor_secret_version        = var.cursor_secret_version
 
   # query_entry forwards to the ECS service through the internal ALB: plain HTTP inside
   # the VPC, and the ALB's security group admits only query_entry's.
@@ -242,6 +252,8 @@ module "ecs" {
 
   cluster_name               = var.cluster_name
   service_name               = var.service_name
+  iam_name_prefix            = local.global_name
+  alb_log_bucket_name        = "${local.global_name}-alb-logs-${local.account_id}"
   image_uri                  = var.image_uri
   region                     = var.region
   vpc_id                     = var.vpc_id

@@ -8,8 +8,13 @@ variable "region" {
 
 variable "environment" {
   type        = string
-  description = "Deployment stage label (prod, staging, ...), used in tags. The application itself always runs with ENVIRONMENT=production on AWS: the mode that refuses laptop endpoints."
+  description = "Deployment stage label (prod, staging, ...), used in tags and in the account-wide names (IAM roles, the log bucket, the cursor parameter). The application itself always runs with ENVIRONMENT=production on AWS: the mode that refuses laptop endpoints."
   default     = "prod"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,9}$", var.environment))
+    error_message = "environment: 1 to 10 lowercase letters, digits or hyphens (it is part of IAM and S3 names)."
+  }
 }
 
 variable "vpc_id" {
@@ -155,4 +160,24 @@ variable "manage_api_gateway_account" {
   type        = bool
   description = "Set the region's API Gateway account CloudWatch role (needed once per account and region for stage logging). Turn off when another stack already manages it."
   default     = true
+}
+
+variable "cursor_secret" {
+  type        = string
+  description = "HMAC keys of the paging cursors, comma-separated: the first signs new cursors, every one verifies (rotation, docs/operations.md). Each key at least 32 characters, e.g. from `openssl rand -base64 48`. Ephemeral: written to the SSM SecureString when cursor_secret_version changes and kept in neither plan nor state; pass it as TF_VAR_cursor_secret."
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for key in split(",", var.cursor_secret) : length(trimspace(key)) >= 32])
+    error_message = "cursor_secret: every comma-separated key must be at least 32 characters."
+  }
+}
+
+variable "cursor_secret_version" {
+  type        = number
+  description = "Raise by one to write a new cursor_secret (rotation); Terraform writes the value only when this changes."
+  default     = 1
+  nullable    = false
 }

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.terraform import ROOT, Module, expressions, stack, statements, walk_strings
+from tests.infra.terraform import ROOT, Module, stack, statements, walk_strings
 
 # The only actions IAM cannot scope to a resource that a role here needs.
 UNSCOPABLE_ACTIONS = {
@@ -319,6 +319,20 @@ def test_no_secret_is_written_in_the_configuration() -> None:
     for name, module in stack().modules.items():
         for text in walk_strings(module.files):
             assert not re.search(r"AKIA[0-9A-Z]{16}", text), name
-    cursor = stack()["lambdas"].locals["functions"]["query_result"]["environment"]
-    assert cursor["CURSOR_SECRET"] == "${random_password.cursor_secret.result}"
-    assert any("random_password" in e for e in expressions(stack()["lambdas"].locals))
+    environment = stack()["lambdas"].locals["functions"]["query_result"]["environment"]
+    assert "CURSOR_SECRET" not in environment
+    parameter = stack()["lambdas"].resource("aws_ssm_parameter", "cursor_secret")
+    assert parameter["type"] == "SecureString"
+    assert parameter["key_id"] == "${var.kms_key_arn}"
+    # Write-only, from an ephemeral and sensitive variable: in no plan, state or output.
+    assert parameter["value_wo"] == "${var.cursor_secret}"
+    assert "value" not in parameter
+    for module in (ROOT, "lambdas"):
+        variable = stack()[module].variables["cursor_secret"]
+        assert variable["ephemeral"] is True and variable["sensitive"] is True
+
+
+def test_query_result_may_read_only_its_cursor_parameter() -> None:
+    grants = _grants("lambdas", "query_result")
+    assert grants["ssm:GetParameter"] == ["${aws_ssm_parameter.cursor_secret.arn}"]
+    assert not {a for a in grants if a.startswith("ssm:")} - {"ssm:GetParameter"}

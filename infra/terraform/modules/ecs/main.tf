@@ -200,7 +200,7 @@ data "aws_iam_policy_document" "assume_ecs_tasks" {
 }
 
 resource "aws_iam_role" "execution" {
-  name               = "${var.service_name}-execution"
+  name               = "${var.iam_name_prefix}-ecs-execution"
   description        = "ECS execution role of ${var.service_name}: pull the image, write the logs"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
   tags               = var.tags
@@ -248,7 +248,7 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role" "task" {
-  name               = "${var.service_name}-task"
+  name               = "${var.iam_name_prefix}-ecs-task"
   description        = "ECS task role of ${var.service_name}: invoke the private API"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
   tags               = var.tags
@@ -320,7 +320,7 @@ resource "aws_vpc_security_group_ingress_rule" "alb_from_query_entry" {
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
   security_group_id            = aws_security_group.alb.id
-  description                  = "To the tasks' container port"
+  description                  = "To the container port of the tasks"
   ip_protocol                  = "tcp"
   from_port                    = var.container_port
   to_port                      = var.container_port
@@ -426,7 +426,7 @@ resource "aws_s3_bucket" "alb_logs" {
   #checkov:skip=CKV_AWS_144:ALB access logs are operational data with a retention limit; a second-region copy is not worth its cost.
   #checkov:skip=CKV_AWS_145:ALB access logging supports only SSE-S3 (AES256) buckets, not SSE-KMS.
   #checkov:skip=CKV2_AWS_62:Nothing consumes new log objects as events; they are read on demand.
-  bucket        = "${var.service_name}-alb-logs-${local.account_id}-${var.region}"
+  bucket        = var.alb_log_bucket_name
   force_destroy = false
   tags          = var.tags
 }

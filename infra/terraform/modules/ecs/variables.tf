@@ -8,6 +8,18 @@ variable "service_name" {
   description = "ECS service name; also the task definition family, the ECR repository and the log group /ecs/<service_name>."
 }
 
+variable "iam_name_prefix" {
+  type        = string
+  description = "Prefix of the IAM role names, unique per environment and region (IAM names are account-wide)."
+  nullable    = false
+}
+
+variable "alb_log_bucket_name" {
+  type        = string
+  description = "Name of the ALB access-log bucket (S3 names are unique in all of AWS)."
+  nullable    = false
+}
+
 variable "image_uri" {
   type        = string
   description = "Image of the ecs-handler container (from this module's ECR repository)."

@@ -41,10 +41,12 @@ locals {
         ENVIRONMENT             = "production"
         NOTIFICATION_TABLE_NAME = var.notification_table_name
         COMMAND_TABLE_NAME      = var.command_table_name
-        # HMAC key of pagination cursors, generated once; the environment holding it is
-        # encrypted with the customer managed key (kms_key_arn below).
-        CURSOR_SECRET = random_password.cursor_secret.result
-        LOG_LEVEL     = var.log_level
+        # The HMAC keys of pagination cursors live in an SSM SecureString, read once per
+        # execution environment. A new version changes this configuration, so Lambda
+        # replaces the environments holding the old keys (docs/operations.md, rotation).
+        CURSOR_SECRET_PARAMETER = aws_ssm_parameter.cursor_secret.name
+        CURSOR_SECRET_VERSION   = tostring(var.cursor_secret_version)
+        LOG_LEVEL               = var.log_level
       }
     }
     stream_processor = {
@@ -104,9 +106,16 @@ resource "aws_vpc_security_group_egress_rule" "dynamodb_https" {
 # The cursor secret
 # ---------------------------------------------------------------------------------------
 
-resource "random_password" "cursor_secret" {
-  length  = 48
-  special = false
+# The operator supplies the value (a write-only argument: it is kept in neither the plan
+# nor the state) and bumps cursor_secret_version to write a new one.
+resource "aws_ssm_parameter" "cursor_secret" {
+  name             = var.cursor_secret_parameter_name
+  description      = "HMAC keys of the query-service paging cursors, comma-separated: the first signs, all verify"
+  type             = "SecureString"
+  key_id           = var.kms_key_arn
+  value_wo         = var.cursor_secret
+  value_wo_version = var.cursor_secret_version
+  tags             = var.tags
 }
 
 # ---------------------------------------------------------------------------------------
@@ -140,7 +149,7 @@ data "aws_iam_policy_document" "assume_lambda" {
 resource "aws_iam_role" "this" {
   for_each = local.functions
 
-  name               = each.value.name
+  name               = "${var.iam_name_prefix}-${replace(each.key, "_", "-")}"
   description        = "Execution role of ${each.value.name}"
   assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
   tags               = var.tags
@@ -209,6 +218,23 @@ data "aws_iam_policy_document" "query_result" {
     sid       = "QueryReadModelAndItsQueryIndexes"
     actions   = ["dynamodb:Query"]
     resources = concat([var.notification_table_arn], var.notification_query_index_arns)
+  }
+
+  statement {
+    sid       = "ReadCursorKeys"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.cursor_secret.arn]
+  }
+
+  statement {
+    sid       = "DecryptCursorKeysThroughSsm"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${var.region}.amazonaws.com"]
+    }
   }
 
   statement {

@@ -3,6 +3,12 @@ variable "name_prefix" {
   description = "Prefix of every name in this module; functions are <prefix>-query-entry, <prefix>-query-result, <prefix>-stream-processor."
 }
 
+variable "iam_name_prefix" {
+  type        = string
+  description = "Prefix of the functions' IAM role names, unique per environment and region (IAM names are account-wide)."
+  nullable    = false
+}
+
 variable "region" {
   type        = string
   description = "AWS region (used in ARNs this module builds)."
@@ -88,6 +94,26 @@ variable "notification_table_arn" {
 variable "notification_query_index_arns" {
   type        = list(string)
   description = "ARNs of the read-model indexes query_result may Query."
+}
+
+variable "cursor_secret_parameter_name" {
+  type        = string
+  description = "Name of the SSM SecureString holding the cursor keys (CURSOR_SECRET_PARAMETER)."
+  nullable    = false
+}
+
+variable "cursor_secret" {
+  type        = string
+  description = "Cursor HMAC keys, comma-separated (first signs, all verify), each at least 32 characters. Written to the parameter only when cursor_secret_version changes."
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+}
+
+variable "cursor_secret_version" {
+  type        = number
+  description = "Version of cursor_secret: raise it to write a new value (rotation)."
+  nullable    = false
 }
 
 variable "reserved_concurrency" {
