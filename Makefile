@@ -48,7 +48,7 @@ bench: setup
 	$(UV) run python -m bench.run $(BENCH_ARGS)
 
 image:
-	docker build -t query-service:local .
+	docker build --platform linux/amd64 -t query-service:local .
 
 clean:
 	rm -rf .venv .tools dist .pytest_cache .mypy_cache .ruff_cache .local

@@ -237,3 +237,19 @@ def test_compose_seeds_and_projects_with_the_stacks_own_commands(
         _parser().parse_args(argv[1:])  # a command the CLI really has (exits 2 otherwise)
     assert services["seed"]["command"][1:] == ["local", "seed"]
     assert services["stream"]["command"][1:3] == ["local", "stream"]
+
+
+def test_every_docker_build_targets_fargates_platform() -> None:
+    """The task definition runs X86_64; an image built on an arm64 laptop would not start."""
+    sources = [REPO / "Makefile", REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    builds = [
+        (path.name, line.strip())
+        for path in sources
+        for line in path.read_text().splitlines()
+        if re.search(r"\bdocker (buildx )?build\b", line)
+    ]
+    assert len(builds) >= 3, builds  # make image, README's and the migration guide's deploy
+    missing = [(name, line) for name, line in builds if "--platform linux/amd64" not in line]
+    assert not missing, f"docker build without --platform linux/amd64: {missing}"
+    task = stack()["ecs"].resource("aws_ecs_task_definition", "this")
+    assert task["runtime_platform"][0]["cpu_architecture"] == "X86_64"
