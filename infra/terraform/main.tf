@@ -124,20 +124,21 @@ data "aws_iam_policy_document" "kms" {
 }
 
 # ---------------------------------------------------------------------------------------
-# API Gateway writes execution logs with a role set once per account and region.
+# API Gateway writes access and execution logs with one role set per account and region
+# (aws_api_gateway_account, a regional singleton). Opt-in: applied by default it would
+# replace the role another stack of the account set, and hand the setting to whichever
+# stack applied last. Turn manage_api_gateway_account on in one stack per account and
+# region that has no role yet (docs/operations.md).
 # ---------------------------------------------------------------------------------------
 
+# The trust policy API Gateway documents for its CloudWatch role: no condition keys (a
+# condition on a key the service does not send would deny the assume).
 data "aws_iam_policy_document" "assume_apigateway" {
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["apigateway.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
@@ -220,6 +221,9 @@ module "lambdas" {
   ecs_handler_url       = "http://${module.ecs.alb_dns_name}"
   alb_security_group_id = module.ecs.alb_security_group_id
 
+  reserved_concurrency = var.lambda_reserved_concurrency
+  snap_start           = var.lambda_snap_start
+
   command_table_name            = module.dynamodb.command_table_name
   command_table_arn             = module.dynamodb.command_table_arn
   command_table_stream_arn      = module.dynamodb.command_table_stream_arn
@@ -239,7 +243,11 @@ module "api_internal" {
   client_security_group_id = module.ecs.task_security_group_id
   invoker_role_arns        = [module.ecs.task_role_arn]
   lambda_function_name     = module.lambdas.query_result_function_name
+  lambda_qualifier         = module.lambdas.alias_name
   lambda_invoke_arn        = module.lambdas.query_result_invoke_arn
+  throttle_rate_limit      = var.internal_api_throttle_rate_limit
+  throttle_burst_limit     = var.internal_api_throttle_burst_limit
+  private_dns_enabled      = var.execute_api_private_dns_enabled
   kms_key_arn              = aws_kms_key.this.arn
   log_retention_days       = var.log_retention_days
   tags                     = local.tags
@@ -276,6 +284,7 @@ module "api_public" {
 
   name                 = "${var.service_name}-public"
   lambda_function_name = module.lambdas.query_entry_function_name
+  lambda_qualifier     = module.lambdas.alias_name
   lambda_invoke_arn    = module.lambdas.query_entry_invoke_arn
   throttle_rate_limit  = var.public_api_throttle_rate_limit
   throttle_burst_limit = var.public_api_throttle_burst_limit
@@ -296,6 +305,8 @@ module "monitoring" {
   region                  = var.region
   cluster_name            = module.ecs.cluster_name
   service_name            = module.ecs.service_name
+  cpu_target_percent      = module.ecs.cpu_target_percent
+  memory_target_percent   = module.ecs.memory_target_percent
   alb_arn_suffix          = module.ecs.alb_arn_suffix
   target_group_arn_suffix = module.ecs.target_group_arn_suffix
   lambda_function_names   = module.lambdas.function_names

@@ -158,8 +158,52 @@ variable "alarm_name_prefix" {
 
 variable "manage_api_gateway_account" {
   type        = bool
-  description = "Set the region's API Gateway account CloudWatch role (needed once per account and region for stage logging). Turn off when another stack already manages it."
+  description = "Set the region's API Gateway CloudWatch role (aws_api_gateway_account, one per account and region; both stages log through it). Off by default, so another stack's setting is not overwritten; turn it on in the one stack of an account and region that has no role yet, or the stages fail to apply with 'CloudWatch Logs role ARN must be set in account settings'."
+  default     = false
+  nullable    = false
+}
+
+variable "lambda_reserved_concurrency" {
+  type        = map(number)
+  description = "Reserved concurrent executions by function (query_entry, query_result, stream_processor), e.g. { stream_processor = 10 }. Empty: every function unreserved, because a new account's quota cannot give reservations (Lambda keeps 100 of it unreserved)."
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for key in keys(var.lambda_reserved_concurrency) : contains(["query_entry", "query_result", "stream_processor"], key)])
+    error_message = "lambda_reserved_concurrency: keys are query_entry, query_result, stream_processor."
+  }
+}
+
+variable "lambda_snap_start" {
+  type        = bool
+  description = "Lambda SnapStart for the three python3.12 functions (published versions behind the alias live). Supported in every commercial region except Asia Pacific (New Zealand) and Asia Pacific (Taipei); turn it off there, or to compare cold starts."
   default     = true
+  nullable    = false
+
+  validation {
+    condition     = !var.lambda_snap_start || !contains(["ap-southeast-6", "ap-east-2"], var.region)
+    error_message = "Lambda SnapStart is not available in ap-southeast-6 (New Zealand) or ap-east-2 (Taipei): set lambda_snap_start = false."
+  }
+}
+
+variable "internal_api_throttle_rate_limit" {
+  type        = number
+  description = "Private API steady-state requests per second (stage-wide)."
+  default     = 1000
+}
+
+variable "internal_api_throttle_burst_limit" {
+  type        = number
+  description = "Private API burst requests (stage-wide)."
+  default     = 2000
+}
+
+variable "execute_api_private_dns_enabled" {
+  type        = bool
+  description = "Private DNS on the execute-api VPC endpoint. Off by default: on, every execute-api hostname called from the VPC (other teams' APIs included) resolves to this endpoint. Off, the tasks call the private API by its endpoint-specific hostname."
+  default     = false
+  nullable    = false
 }
 
 variable "cursor_secret" {

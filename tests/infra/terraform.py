@@ -114,9 +114,18 @@ class Stack:
 
     def call_of(self, module: str) -> dict[str, Any]:
         """The root's ``module "<x>"`` block whose source is ./modules/<module>."""
+        return self.caller_of(module)[1]
+
+    def caller_of(self, module: str) -> tuple[str, dict[str, Any]]:
+        """The module calling ``module`` (the root, or a sibling through ../<module>) and
+        its first ``module`` block for it."""
         for call in self.root.calls.values():
             if call["source"] == f"./modules/{module}":
-                return call
+                return ROOT, call
+        for name, caller in self.modules.items():
+            for call in caller.calls.values():
+                if call["source"] == f"../{module}":
+                    return name, call
         raise KeyError(module)
 
     def resolve(self, module: str, value: Any) -> Any:
@@ -149,9 +158,9 @@ class Stack:
         if kind == "local":
             return self.resolve(module, mod.locals[name])
         if module != ROOT:
-            call = self.call_of(module)
+            caller, call = self.caller_of(module)
             if name in call:
-                return self.resolve(ROOT, call[name])
+                return self.resolve(caller, call[name])
         variable = mod.variables[name]
         if "default" not in variable:
             return f"${{var.{name}}}"

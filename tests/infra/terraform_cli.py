@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -47,6 +48,8 @@ MOTO_ACCOUNT = "123456789012"
 # A cursor_secret for plans (ephemeral: it appears in no plan file).
 PLAN_CURSOR_SECRET = "plan-only-cursor-key-0123456789abcdef"
 OVERRIDE_FILE = "moto_override.tf"
+# A plan takes ~20 s of CPU; on a machine shared by many test runs it waits far longer.
+TIMEOUT = 1200.0
 
 # Every service the configuration's resources and data sources call, as the provider's
 # endpoints block names it, by the resource type prefixes that call it. A resource type
@@ -169,7 +172,7 @@ def diagnostics(output: str, root: Path) -> str:
 
 def repo_path(root: Path, filename: str) -> str:
     """``filename`` (relative to a copy's root) as the repository names it."""
-    return f"{TERRAFORM.relative_to(REPO)}/{Path(filename).as_posix().removeprefix('./')}"
+    return f"{TERRAFORM.relative_to(REPO)}/{posixpath.normpath(Path(filename).as_posix())}"
 
 
 @dataclass
@@ -209,7 +212,7 @@ class Terraform:
         }
 
     def run(
-        self, args: list[str], cwd: Path, timeout: float = 300
+        self, args: list[str], cwd: Path, timeout: float = TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [self.binary, *args],
@@ -221,7 +224,7 @@ class Terraform:
             check=False,
         )
 
-    def check(self, args: list[str], cwd: Path, timeout: float = 300) -> str:
+    def check(self, args: list[str], cwd: Path, timeout: float = TIMEOUT) -> str:
         result = self.run(args, cwd, timeout)
         if result.returncode != 0:
             raise TerraformError(

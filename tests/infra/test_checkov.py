@@ -7,10 +7,17 @@ import json
 from functools import cache
 from typing import Any
 
+import pytest
+
 from tests.infra.tools import run, uv
 
 # A skip's reason must say why; checkov fills in this text when there is none.
 MIN_REASON_CHARS = 40
+
+
+# checkov takes ~40 s of CPU on this stack; on a machine shared by several test runs the
+# wall time is several times that.
+pytestmark = pytest.mark.timeout(900)
 
 
 @cache
@@ -33,7 +40,7 @@ def report() -> dict[str, Any]:
             "--output",
             "json",
         ],
-        timeout=300,
+        timeout=900,
         # No version check against the package index (and no cache file it keeps).
         env={"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
     )

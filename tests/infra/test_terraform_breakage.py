@@ -3,8 +3,9 @@ test_terraform_plan.py fail, with a message naming the file that was broken.
 
 Each breakage is made in a copy of infra/terraform (conftest.break_references,
 conftest.break_names). The three that validate must find share one copy and one validate
-run, which reports every error with its file; the two that need plans share another copy,
-planned as two environments.
+run, which reports every error with its file; the two that need a plan share another copy,
+planned as the second environment and compared with the first environment's plan of the
+real configuration.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tests.infra.terraform_cli import (
     shared_global_names,
 )
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(1800)
 
 VALIDATE_FINDS = {
     "unknown argument": 'Unsupported argument: An argument named "no_such_argument"',
@@ -39,7 +40,7 @@ def test_validate_fails_naming_the_file(terraform_session: Session, breakage: st
 def test_a_rule_description_ec2_refuses_fails_naming_the_file(
     terraform_session: Session,
 ) -> None:
-    plan: Plan = terraform_session.result("broken-names")
+    plan: Plan = terraform_session.result("broken-names-second")
     (problem,) = security_group_description_problems(plan)
     file = terraform_session.broken["names"].files["rule description"]
     assert problem.startswith(f"{file}: module.ecs.aws_vpc_security_group_ingress_rule."), problem
@@ -49,8 +50,8 @@ def test_a_rule_description_ec2_refuses_fails_naming_the_file(
 def test_an_iam_name_shared_by_two_environments_fails_naming_the_file(
     terraform_session: Session,
 ) -> None:
-    first: Plan = terraform_session.result("broken-names")
+    first: Plan = terraform_session.result("plan")
     second: Plan = terraform_session.result("broken-names-second")
-    (problem,) = shared_global_names(first, second)
+    (problem,) = shared_global_names(second, first)
     file = terraform_session.broken["names"].files["IAM name"]
     assert problem.startswith(f"{file}: module.ecs.aws_iam_role.task "), problem

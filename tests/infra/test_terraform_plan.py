@@ -23,7 +23,7 @@ from tests.infra.terraform_cli import (
 )
 
 # The first use of a run waits for init and the plans (a minute or two on a loaded machine).
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(1800)
 
 
 def test_fmt_leaves_every_file_as_it_is(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -180,7 +180,10 @@ def test_private_api_behind_its_vpc_endpoint(plan: Plan) -> None:
     assert endpoint["service_name"] == "com.amazonaws.ap-southeast-1.execute-api"
     assert endpoint["vpc_endpoint_type"] == "Interface"
     stages = {s.module: s.values["stage_name"] for s in plan.of_type("aws_api_gateway_stage")}
-    assert stages == {"module.api_internal": "v1", "module.api_public": "v1"}
+    assert stages == {
+        "module.api_internal.module.deployment": "v1",
+        "module.api_public.module.deployment": "v1",
+    }
 
 
 def test_ecs_high_cpu_alarm(plan: Plan) -> None:
@@ -199,6 +202,37 @@ def test_ecs_high_cpu_alarm(plan: Plan) -> None:
     }
     memory = alarms["ECS-HighMemory"]
     assert (memory["metric_name"], memory["threshold"]) == ("MemoryUtilization", 80)
+
+
+def test_latency_error_rate_projection_and_function_alarms(plan: Plan) -> None:
+    alarms = {a.values["alarm_name"]: a.values for a in plan.of_type("aws_cloudwatch_metric_alarm")}
+    for alarm in alarms.values():
+        assert alarm["comparison_operator"] == "GreaterThanThreshold"
+    latency = alarms["ALB-HighLatencyP99"]
+    assert (latency["metric_name"], latency["extended_statistic"], latency["threshold"]) == (
+        "TargetResponseTime",
+        "p99",
+        0.1,
+    )
+    rate = alarms["ALB-5XXRate"]
+    assert rate["threshold"] == 1
+    queries = {q["id"]: q for q in rate["metric_query"]}
+    (returned,) = [q for q in queries.values() if q["return_data"]]
+    assert "100 *" in returned["expression"] and "/ requests" in returned["expression"]
+    metrics = {q["metric"][0]["metric_name"] for q in queries.values() if q["metric"]}
+    assert metrics == {"RequestCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"}
+    assert alarms["API-5XXRate"]["threshold"] == 0.01
+    assert alarms["Stream-IteratorAge"]["statistic"] == "Maximum"
+    dlq = alarms["Stream-DLQ-NotEmpty"]
+    assert (dlq["namespace"], dlq["threshold"]) == ("AWS/SQS", 0)
+    for function in ("query_entry", "query_result", "stream_processor"):
+        for metric in ("Errors", "Throttles"):
+            alarm = alarms[f"Lambda-{metric}-{function}"]
+            assert alarm["dimensions"] == {
+                "FunctionName": f"query-service-{function.replace('_', '-')}"
+            }
+    for table in ("command", "notification"):
+        assert f"DynamoDB-Throttles-{table}" in alarms
 
 
 def test_powertools_layer_comes_from_the_public_parameter(plan: Plan) -> None:

@@ -25,3 +25,10 @@ tags = {
   Team       = "notifications"
   CostCenter = "push-platform"
 }
+
+# The first stack in a new account or region sets API Gateway's CloudWatch role (one per
+# account and region; docs/operations.md, "Settings that apply depends on"):
+# manage_api_gateway_account = true
+
+# Unreserved by default (a new account's concurrency quota cannot give reservations):
+# lambda_reserved_concurrency = { stream_processor = 10 }

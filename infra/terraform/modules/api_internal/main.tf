@@ -3,19 +3,27 @@
 # Two locks: AWS_IAM authorization on every method, and a resource policy that allows
 # only the invoker roles and only through this endpoint (aws:SourceVpce).
 #
-# Private DNS on the endpoint makes https://<api-id>.execute-api.<region>.amazonaws.com
-# resolve to it inside the VPC, so INTERNAL_API_URL is the stage's ordinary invoke URL.
-# It also sends every other execute-api hostname called from this VPC to the endpoint:
-# a public regional API called from inside this VPC must then be reached another way.
+# Private DNS on the endpoint is off by default: it would send every execute-api hostname
+# called from this VPC (other teams' public APIs included) to this endpoint. The tasks call
+# the API by its endpoint-specific hostname instead (local.invoke_url).
 
 data "aws_caller_identity" "current" {}
 
 locals {
+  # With the endpoint associated to the API (endpoint_configuration below), API Gateway
+  # publishes <api-id>-<vpce-id>.execute-api.<region>.amazonaws.com, resolving to this
+  # endpoint, so the VPC's other execute-api traffic is left alone.
+  invoke_url = (var.private_dns_enabled
+    ? module.deployment.invoke_url
+    : "https://${aws_api_gateway_rest_api.this.id}-${aws_vpc_endpoint.execute_api.id}.execute-api.${var.region}.amazonaws.com/${module.deployment.stage_name}"
+  )
+
   # The routes of the local internal gateway (query_service.local.gateway.INTERNAL), as
   # the ECS handler calls them (internal_client.py): POST /query/{kind}, GET /health.
+  # Every method is signed (AWS_IAM) by the task role.
   routes = {
-    query  = { resource_id = aws_api_gateway_resource.query_kind.id, method = "POST" }
-    health = { resource_id = aws_api_gateway_resource.health.id, method = "GET" }
+    query  = { resource_id = aws_api_gateway_resource.query_kind.id, http_method = "POST", authorization = "AWS_IAM" }
+    health = { resource_id = aws_api_gateway_resource.health.id, http_method = "GET", authorization = "AWS_IAM" }
   }
 }
 
@@ -43,7 +51,7 @@ resource "aws_vpc_endpoint" "execute_api" {
   vpc_id              = var.vpc_id
   service_name        = "com.amazonaws.${var.region}.execute-api"
   vpc_endpoint_type   = "Interface"
-  private_dns_enabled = true
+  private_dns_enabled = var.private_dns_enabled
   subnet_ids          = var.subnet_ids
   security_group_ids  = [aws_security_group.endpoint.id]
   tags                = merge(var.tags, { Name = "${var.name}-execute-api" })
@@ -145,117 +153,32 @@ resource "aws_api_gateway_resource" "health" {
   path_part   = "health"
 }
 
-resource "aws_api_gateway_method" "route" {
-  for_each = local.routes
-  #checkov:skip=CKV2_AWS_53:Requests are validated by the domain's rules in query_result, which answer problem+json (ARCHITECTURE §4); a gateway validator would answer 400 in another shape.
+module "deployment" {
+  source = "../api_deployment"
 
-  rest_api_id   = aws_api_gateway_rest_api.this.id
-  resource_id   = each.value.resource_id
-  http_method   = each.value.method
-  authorization = "AWS_IAM"
-}
-
-resource "aws_api_gateway_integration" "route" {
-  for_each = local.routes
-
-  rest_api_id             = aws_api_gateway_rest_api.this.id
-  resource_id             = each.value.resource_id
-  http_method             = aws_api_gateway_method.route[each.key].http_method
-  type                    = "AWS_PROXY"
-  integration_http_method = "POST"
-  uri                     = var.lambda_invoke_arn
-}
-
-resource "aws_api_gateway_deployment" "this" {
-  rest_api_id = aws_api_gateway_rest_api.this.id
-  description = "query-service internal API"
-
+  api_name          = var.name
+  rest_api_id       = aws_api_gateway_rest_api.this.id
+  execution_arn     = aws_api_gateway_rest_api.this.execution_arn
+  description       = "query-service internal API"
+  routes            = local.routes
+  lambda_invoke_arn = var.lambda_invoke_arn
   # A private API's resource policy takes effect only with a new deployment.
-  triggers = {
-    redeployment = sha1(jsonencode([
-      aws_api_gateway_rest_api_policy.this.policy,
-      [for key in keys(local.routes) : local.routes[key].resource_id],
-      [for key in keys(local.routes) : aws_api_gateway_method.route[key].id],
-      [for key in keys(local.routes) : aws_api_gateway_integration.route[key].id],
-    ]))
-  }
+  redeployment_triggers = [aws_api_gateway_rest_api_policy.this.policy]
 
-  lifecycle {
-    create_before_destroy = true
-  }
-
-  depends_on = [aws_api_gateway_integration.route, aws_api_gateway_rest_api_policy.this]
-}
-
-resource "aws_cloudwatch_log_group" "access" {
-  name              = "/aws/apigateway/${var.name}/access"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
-}
-
-# API Gateway would create this group itself, unencrypted and kept forever.
-resource "aws_cloudwatch_log_group" "execution" {
-  name              = "API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.this.id}/${var.stage_name}"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
-}
-
-resource "aws_api_gateway_stage" "this" {
-  #checkov:skip=CKV_AWS_120:Query answers are per caller over changing data, requests are POST; a cache would serve stale pages and cost without a hit.
-  #checkov:skip=CKV2_AWS_51:A client certificate authenticates API Gateway to HTTP backends; every integration here is AWS_PROXY to Lambda, where it has no effect.
-  #checkov:skip=CKV2_AWS_29:Private API: reachable only through the VPC endpoint by the ECS task role (resource policy + AWS_IAM); the public API in front carries the WAF.
-  rest_api_id          = aws_api_gateway_rest_api.this.id
-  deployment_id        = aws_api_gateway_deployment.this.id
+  depends_on           = [aws_api_gateway_rest_api_policy.this]
   stage_name           = var.stage_name
-  xray_tracing_enabled = true
-
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.access.arn
-    format = jsonencode({
-      requestId          = "$context.requestId"
-      sourceIp           = "$context.identity.sourceIp"
-      vpceId             = "$context.identity.vpceId"
-      caller             = "$context.identity.caller"
-      userArn            = "$context.identity.userArn"
-      requestTime        = "$context.requestTime"
-      httpMethod         = "$context.httpMethod"
-      resourcePath       = "$context.resourcePath"
-      status             = "$context.status"
-      responseLength     = "$context.responseLength"
-      integrationLatency = "$context.integrationLatency"
-      latency            = "$context.responseLatency"
-      errorMessage       = "$context.error.message"
-    })
+  throttle_rate_limit  = var.throttle_rate_limit
+  throttle_burst_limit = var.throttle_burst_limit
+  access_log_fields = {
+    vpceId       = "$context.identity.vpceId"
+    caller       = "$context.identity.caller"
+    userArn      = "$context.identity.userArn"
+    resourcePath = "$context.resourcePath"
   }
-
-  tags = var.tags
-
-  depends_on = [aws_cloudwatch_log_group.execution]
-}
-
-resource "aws_api_gateway_method_settings" "all" {
-  #checkov:skip=CKV_AWS_225:Caching is off on purpose; see the stage's CKV_AWS_120.
-  rest_api_id = aws_api_gateway_rest_api.this.id
-  stage_name  = aws_api_gateway_stage.this.stage_name
-  method_path = "*/*"
-
-  settings {
-    metrics_enabled        = true
-    logging_level          = "INFO"
-    data_trace_enabled     = false # bodies hold user data; never log them
-    caching_enabled        = false
-    cache_data_encrypted   = true
-    throttling_rate_limit  = 1000
-    throttling_burst_limit = 2000
-  }
-}
-
-resource "aws_lambda_permission" "invoke" {
-  statement_id  = "AllowInternalApiInvoke"
-  action        = "lambda:InvokeFunction"
-  function_name = var.lambda_function_name
-  principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/*"
+  lambda_function_name    = var.lambda_function_name
+  lambda_qualifier        = var.lambda_qualifier
+  permission_statement_id = "AllowInternalApiInvoke"
+  kms_key_arn             = var.kms_key_arn
+  log_retention_days      = var.log_retention_days
+  tags                    = var.tags
 }

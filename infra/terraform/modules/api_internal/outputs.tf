@@ -1,6 +1,6 @@
 output "invoke_url" {
-  description = "INTERNAL_API_URL: https://<api-id>.execute-api.<region>.amazonaws.com/<stage>, resolved to the endpoint by private DNS inside the VPC."
-  value       = aws_api_gateway_stage.this.invoke_url
+  description = "INTERNAL_API_URL: https://<api-id>-<vpce-id>.execute-api.<region>.amazonaws.com/<stage>, the endpoint-specific hostname (public DNS resolving to the endpoint's private addresses); the stage's own URL when private DNS is on."
+  value       = local.invoke_url
 }
 
 output "execution_arn" {
@@ -15,7 +15,7 @@ output "rest_api_id" {
 
 output "stage_name" {
   description = "Stage the ECS service calls."
-  value       = aws_api_gateway_stage.this.stage_name
+  value       = module.deployment.stage_name
 }
 
 output "vpc_endpoint_id" {

@@ -33,6 +33,12 @@ variable "lambda_function_name" {
   description = "Query Result Lambda function name (for the invoke permission)."
 }
 
+variable "lambda_qualifier" {
+  type        = string
+  description = "Alias of the Query Result Lambda the integrations call."
+  nullable    = false
+}
+
 variable "lambda_invoke_arn" {
   type        = string
   description = "Query Result Lambda invoke ARN (for the proxy integrations)."
@@ -42,6 +48,25 @@ variable "stage_name" {
   type        = string
   description = "Stage name; part of INTERNAL_API_URL."
   default     = "v1"
+}
+
+variable "throttle_rate_limit" {
+  type        = number
+  description = "Stage-wide steady-state requests per second."
+  nullable    = false
+}
+
+variable "throttle_burst_limit" {
+  type        = number
+  description = "Stage-wide burst requests."
+  nullable    = false
+}
+
+variable "private_dns_enabled" {
+  type        = bool
+  description = "Private DNS on the execute-api endpoint: resolves every execute-api hostname called from the VPC (other teams' public APIs too) to it. Off, the tasks call the API by its endpoint-specific hostname."
+  default     = false
+  nullable    = false
 }
 
 variable "kms_key_arn" {

@@ -30,128 +30,41 @@ resource "aws_api_gateway_resource" "proxy" {
 }
 
 locals {
-  # resource key -> resource id
-  resources = {
-    root  = aws_api_gateway_rest_api.this.root_resource_id
-    proxy = aws_api_gateway_resource.proxy.id
+  # ANY on / and on /{proxy+}, as query_service.local.gateway.PUBLIC; no authorization, by
+  # contract (see the shared module's CKV_AWS_59).
+  routes = {
+    root  = { resource_id = aws_api_gateway_rest_api.this.root_resource_id, http_method = "ANY", authorization = "NONE", api_key_required = var.api_key_required }
+    proxy = { resource_id = aws_api_gateway_resource.proxy.id, http_method = "ANY", authorization = "NONE", api_key_required = var.api_key_required }
   }
 }
 
-resource "aws_api_gateway_method" "any" {
-  for_each = local.resources
-  #checkov:skip=CKV_AWS_59:Public by contract: clients call /query/* without AWS credentials (MISSION: request formats stay as clients know them). Abuse is bounded by the WAF rate rule and stage throttling; set api_key_required to demand keys.
-  #checkov:skip=CKV2_AWS_53:Requests are validated by the domain's rules in query_entry, which answer the contract's problem+json (ARCHITECTURE §3); a gateway validator would answer 400 in another shape.
+module "deployment" {
+  source = "../api_deployment"
 
-  rest_api_id      = aws_api_gateway_rest_api.this.id
-  resource_id      = each.value
-  http_method      = "ANY"
-  authorization    = "NONE"
-  api_key_required = var.api_key_required
-}
-
-resource "aws_api_gateway_integration" "any" {
-  for_each = local.resources
-
-  rest_api_id             = aws_api_gateway_rest_api.this.id
-  resource_id             = each.value
-  http_method             = aws_api_gateway_method.any[each.key].http_method
-  type                    = "AWS_PROXY"
-  integration_http_method = "POST"
-  uri                     = var.lambda_invoke_arn
-}
-
-resource "aws_api_gateway_deployment" "this" {
-  rest_api_id = aws_api_gateway_rest_api.this.id
-  description = "query-service public API"
-
-  triggers = {
-    redeployment = sha1(jsonencode([
-      aws_api_gateway_resource.proxy.id,
-      [for key in keys(local.resources) : aws_api_gateway_method.any[key].id],
-      [for key in keys(local.resources) : aws_api_gateway_method.any[key].api_key_required],
-      [for key in keys(local.resources) : aws_api_gateway_integration.any[key].id],
-    ]))
+  api_name              = aws_api_gateway_rest_api.this.name
+  rest_api_id           = aws_api_gateway_rest_api.this.id
+  execution_arn         = aws_api_gateway_rest_api.this.execution_arn
+  description           = "query-service public API"
+  routes                = local.routes
+  redeployment_triggers = [aws_api_gateway_resource.proxy.id]
+  lambda_invoke_arn     = var.lambda_invoke_arn
+  stage_name            = var.stage_name
+  throttle_rate_limit   = var.throttle_rate_limit
+  throttle_burst_limit  = var.throttle_burst_limit
+  access_log_fields = {
+    extendedRequestId = "$context.extendedRequestId"
+    userAgent         = "$context.identity.userAgent"
+    apiKeyId          = "$context.identity.apiKeyId"
+    path              = "$context.path"
+    integrationStatus = "$context.integration.status"
+    wafStatus         = "$context.waf.status"
   }
-
-  lifecycle {
-    create_before_destroy = true
-  }
-
-  depends_on = [aws_api_gateway_integration.any]
-}
-
-resource "aws_cloudwatch_log_group" "access" {
-  name              = "/aws/apigateway/${var.name}/access"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
-}
-
-# API Gateway would create this group itself, unencrypted and kept forever.
-resource "aws_cloudwatch_log_group" "execution" {
-  name              = "API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.this.id}/${var.stage_name}"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
-}
-
-resource "aws_api_gateway_stage" "this" {
-  #checkov:skip=CKV_AWS_120:Query answers are per caller over changing data and mostly POST; a cache would serve stale pages and cost without a hit.
-  #checkov:skip=CKV2_AWS_51:A client certificate authenticates API Gateway to HTTP backends; every integration here is AWS_PROXY to Lambda, where it has no effect.
-  rest_api_id          = aws_api_gateway_rest_api.this.id
-  deployment_id        = aws_api_gateway_deployment.this.id
-  stage_name           = var.stage_name
-  xray_tracing_enabled = true
-
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.access.arn
-    format = jsonencode({
-      requestId          = "$context.requestId"
-      extendedRequestId  = "$context.extendedRequestId"
-      sourceIp           = "$context.identity.sourceIp"
-      userAgent          = "$context.identity.userAgent"
-      apiKeyId           = "$context.identity.apiKeyId"
-      requestTime        = "$context.requestTime"
-      httpMethod         = "$context.httpMethod"
-      path               = "$context.path"
-      status             = "$context.status"
-      responseLength     = "$context.responseLength"
-      integrationStatus  = "$context.integration.status"
-      integrationLatency = "$context.integrationLatency"
-      latency            = "$context.responseLatency"
-      wafStatus          = "$context.waf.status"
-      errorMessage       = "$context.error.message"
-    })
-  }
-
-  tags = var.tags
-
-  depends_on = [aws_cloudwatch_log_group.execution]
-}
-
-resource "aws_api_gateway_method_settings" "all" {
-  #checkov:skip=CKV_AWS_225:Caching is off on purpose; see the stage's CKV_AWS_120.
-  rest_api_id = aws_api_gateway_rest_api.this.id
-  stage_name  = aws_api_gateway_stage.this.stage_name
-  method_path = "*/*"
-
-  settings {
-    metrics_enabled        = true
-    logging_level          = "INFO"
-    data_trace_enabled     = false # bodies hold user data; never log them
-    caching_enabled        = false
-    cache_data_encrypted   = true
-    throttling_rate_limit  = var.throttle_rate_limit
-    throttling_burst_limit = var.throttle_burst_limit
-  }
-}
-
-resource "aws_lambda_permission" "invoke" {
-  statement_id  = "AllowPublicApiInvoke"
-  action        = "lambda:InvokeFunction"
-  function_name = var.lambda_function_name
-  principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/*"
+  lambda_function_name    = var.lambda_function_name
+  lambda_qualifier        = var.lambda_qualifier
+  permission_statement_id = "AllowPublicApiInvoke"
+  kms_key_arn             = var.kms_key_arn
+  log_retention_days      = var.log_retention_days
+  tags                    = var.tags
 }
 
 # ---------------------------------------------------------------------------------------
@@ -165,7 +78,7 @@ resource "aws_api_gateway_usage_plan" "this" {
 
   api_stages {
     api_id = aws_api_gateway_rest_api.this.id
-    stage  = aws_api_gateway_stage.this.stage_name
+    stage  = module.deployment.stage_name
   }
 
   throttle_settings {
@@ -325,7 +238,7 @@ resource "aws_wafv2_web_acl" "this" {
 }
 
 resource "aws_wafv2_web_acl_association" "stage" {
-  resource_arn = aws_api_gateway_stage.this.arn
+  resource_arn = module.deployment.stage_arn
   web_acl_arn  = aws_wafv2_web_acl.this.arn
 }
 

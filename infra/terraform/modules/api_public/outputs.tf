@@ -1,6 +1,6 @@
 output "invoke_url" {
   description = "Base URL clients call, e.g. <invoke_url>/query/user."
-  value       = aws_api_gateway_stage.this.invoke_url
+  value       = module.deployment.invoke_url
 }
 
 output "rest_api_id" {
@@ -15,7 +15,7 @@ output "rest_api_name" {
 
 output "stage_name" {
   description = "Stage clients call."
-  value       = aws_api_gateway_stage.this.stage_name
+  value       = module.deployment.stage_name
 }
 
 output "web_acl_arn" {

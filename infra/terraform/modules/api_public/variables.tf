@@ -8,6 +8,12 @@ variable "lambda_function_name" {
   description = "Query Lambda function name (for the invoke permission)."
 }
 
+variable "lambda_qualifier" {
+  type        = string
+  description = "Alias of the Query Lambda the integrations call."
+  nullable    = false
+}
+
 variable "lambda_invoke_arn" {
   type        = string
   description = "Query Lambda invoke ARN (for the proxy integrations)."

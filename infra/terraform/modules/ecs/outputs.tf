@@ -62,3 +62,13 @@ output "log_group_name" {
   description = "Log group of the container: `aws logs tail <this> --follow`."
   value       = aws_cloudwatch_log_group.service.name
 }
+
+output "cpu_target_percent" {
+  description = "CPU utilization autoscaling holds (below the ECS-HighCPU threshold)."
+  value       = var.cpu_target_percent
+}
+
+output "memory_target_percent" {
+  description = "Memory utilization autoscaling holds (below the ECS-HighMemory threshold)."
+  value       = var.memory_target_percent
+}

@@ -120,14 +120,14 @@ variable "max_capacity" {
 
 variable "cpu_target_percent" {
   type        = number
-  description = "Average service CPU utilization autoscaling holds."
-  default     = 70
+  description = "Average service CPU utilization autoscaling holds; below the ECS-HighCPU alarm's 70 %, so the alarm means scaling cannot keep up, not that it is at work."
+  default     = 60
 }
 
 variable "memory_target_percent" {
   type        = number
-  description = "Average service memory utilization autoscaling holds."
-  default     = 80
+  description = "Average service memory utilization autoscaling holds; below the ECS-HighMemory alarm's 80 %."
+  default     = 70
 }
 
 variable "deletion_protection" {

@@ -4,10 +4,6 @@
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
-data "aws_ec2_managed_prefix_list" "dynamodb" {
-  name = "com.amazonaws.${var.region}.dynamodb"
-}
-
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
@@ -21,7 +17,6 @@ locals {
       package     = "${var.package_dir}/query_entry.zip"
       timeout     = var.query_entry_request_timeout + 5
       memory_size = 512
-      egress      = "internal ALB"
       environment = {
         ENVIRONMENT     = "production"
         ECS_HANDLER_URL = var.ecs_handler_url
@@ -36,7 +31,6 @@ locals {
       package     = "${var.package_dir}/query_result.zip"
       timeout     = 10
       memory_size = 512
-      egress      = "DynamoDB"
       environment = {
         ENVIRONMENT             = "production"
         NOTIFICATION_TABLE_NAME = var.notification_table_name
@@ -56,7 +50,6 @@ locals {
       package     = "${var.package_dir}/stream_processor.zip"
       timeout     = 60
       memory_size = 512
-      egress      = "DynamoDB"
       environment = {
         ENVIRONMENT             = "production"
         NOTIFICATION_TABLE_NAME = var.notification_table_name
@@ -68,38 +61,27 @@ locals {
 }
 
 # ---------------------------------------------------------------------------------------
-# Network: every function runs in the private subnets with a security group of its own.
-# query_entry may talk only to the internal ALB; the other two only to DynamoDB (its
-# regional prefix list, reached through a gateway endpoint or NAT).
+# Network: only query_entry runs in the VPC, because the internal ALB it calls is there;
+# its security group may reach that ALB and nothing else. query_result and
+# stream_processor call only AWS APIs (DynamoDB, SSM), which a function outside a VPC
+# reaches without a NAT gateway or VPC endpoints, and without network interfaces to
+# create at every scale-out.
 # ---------------------------------------------------------------------------------------
 
-resource "aws_security_group" "this" {
-  for_each = local.functions
-
-  name        = each.value.name
-  description = "${each.value.name} Lambda: may reach the ${each.value.egress} only"
+resource "aws_security_group" "query_entry" {
+  name        = local.functions.query_entry.name
+  description = "${local.functions.query_entry.name} Lambda: may reach the internal ALB only"
   vpc_id      = var.vpc_id
   tags        = var.tags
 }
 
 resource "aws_vpc_security_group_egress_rule" "query_entry_to_alb" {
-  security_group_id            = aws_security_group.this["query_entry"].id
+  security_group_id            = aws_security_group.query_entry.id
   description                  = "HTTP to the internal ALB in front of the ECS service"
   ip_protocol                  = "tcp"
   from_port                    = 80
   to_port                      = 80
   referenced_security_group_id = var.alb_security_group_id
-}
-
-resource "aws_vpc_security_group_egress_rule" "dynamodb_https" {
-  for_each = toset(["query_result", "stream_processor"])
-
-  security_group_id = aws_security_group.this[each.key].id
-  description       = "HTTPS to DynamoDB"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  prefix_list_id    = data.aws_ec2_managed_prefix_list.dynamodb.id
 }
 
 # ---------------------------------------------------------------------------------------
@@ -131,17 +113,15 @@ resource "aws_cloudwatch_log_group" "this" {
   tags              = var.tags
 }
 
+# The trust policy of Lambda's documentation for execution roles: Lambda does not document
+# aws:SourceAccount / aws:SourceArn for assuming them, and a condition on a key the
+# service does not send denies the assume (tests/infra: documented conditions only).
 data "aws_iam_policy_document" "assume_lambda" {
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
@@ -155,8 +135,8 @@ resource "aws_iam_role" "this" {
   tags               = var.tags
 }
 
-# What every function needs: its own log group, X-Ray, its VPC network interfaces in these
-# subnets with its security group, and the key that encrypts its environment.
+# What every function needs: its own log group, X-Ray, and the key that encrypts its
+# environment.
 data "aws_iam_policy_document" "base" {
   for_each = local.functions
 
@@ -173,32 +153,6 @@ data "aws_iam_policy_document" "base" {
   }
 
   statement {
-    sid       = "DescribeHasNoResourceLevelPermissions"
-    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid     = "CreateInterfacesInOwnSubnetsAndGroup"
-    actions = ["ec2:CreateNetworkInterface"]
-    resources = concat(
-      ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"],
-      [for id in var.subnet_ids : "arn:${local.partition}:ec2:${var.region}:${local.account_id}:subnet/${id}"],
-      ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:security-group/${aws_security_group.this[each.key].id}"],
-    )
-  }
-
-  statement {
-    sid = "ManageOwnInterfaces"
-    actions = [
-      "ec2:AssignPrivateIpAddresses",
-      "ec2:DeleteNetworkInterface",
-      "ec2:UnassignPrivateIpAddresses",
-    ]
-    resources = ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"]
-  }
-
-  statement {
     sid       = "DecryptEnvironment"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
@@ -211,6 +165,41 @@ resource "aws_iam_role_policy" "base" {
   name   = "base"
   role   = aws_iam_role.this[each.key].id
   policy = data.aws_iam_policy_document.base[each.key].json
+}
+
+# query_entry's network interfaces in these subnets, with its security group only.
+data "aws_iam_policy_document" "query_entry" {
+  statement {
+    sid       = "DescribeHasNoResourceLevelPermissions"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "CreateInterfacesInOwnSubnetsAndGroup"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = concat(
+      ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"],
+      [for id in var.subnet_ids : "arn:${local.partition}:ec2:${var.region}:${local.account_id}:subnet/${id}"],
+      ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:security-group/${aws_security_group.query_entry.id}"],
+    )
+  }
+
+  statement {
+    sid = "ManageOwnInterfaces"
+    actions = [
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:DeleteNetworkInterface",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "query_entry" {
+  name   = "vpc-network-interfaces"
+  role   = aws_iam_role.this["query_entry"].id
+  policy = data.aws_iam_policy_document.query_entry.json
 }
 
 data "aws_iam_policy_document" "query_result" {
@@ -300,6 +289,8 @@ resource "aws_iam_role_policy" "stream_processor" {
 resource "aws_lambda_function" "this" {
   for_each = local.functions
   #checkov:skip=CKV_AWS_116:No asynchronous invocations: API Gateway invokes query_entry and query_result synchronously, and stream_processor's failures go to the event source mapping's on-failure destination (an encrypted SQS queue).
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is opt-in (lambda_reserved_concurrency): a new account's quota cannot give any, and a reservation that leaves fewer than 100 unreserved fails the apply.
+  #checkov:skip=CKV_AWS_117:Only query_entry needs the VPC (the internal ALB) and is in it; query_result and stream_processor call only DynamoDB and SSM, which need no VPC.
   #checkov:skip=CKV_AWS_272:The zips are built by `make package` from uv.lock and deployed by this same pipeline; Lambda code signing needs an AWS Signer job on S3 objects, which this deploy path does not have.
 
   function_name                  = each.value.name
@@ -312,8 +303,9 @@ resource "aws_lambda_function" "this" {
   source_code_hash               = filebase64sha256(each.value.package)
   timeout                        = each.value.timeout
   memory_size                    = each.value.memory_size
-  reserved_concurrent_executions = var.reserved_concurrency[each.key]
-  layers                         = [var.powertools_layer_arn] # boto3 comes with the runtime
+  reserved_concurrent_executions = lookup(var.reserved_concurrency, each.key, -1) # -1: unreserved
+  publish                        = true                                           # a version per change: SnapStart and the alias need one
+  layers                         = [var.powertools_layer_arn]                     # boto3 comes with the runtime
   kms_key_arn                    = var.kms_key_arn
 
   environment {
@@ -324,14 +316,37 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
-  vpc_config {
-    subnet_ids         = var.subnet_ids
-    security_group_ids = [aws_security_group.this[each.key].id]
+  dynamic "vpc_config" {
+    for_each = each.key == "query_entry" ? [aws_security_group.query_entry.id] : []
+    content {
+      subnet_ids         = var.subnet_ids
+      security_group_ids = [vpc_config.value]
+    }
+  }
+
+  # Lambda initialises a published version once and resumes new execution environments
+  # from its snapshot instead of importing again (issue 12, cold start).
+  dynamic "snap_start" {
+    for_each = var.snap_start ? ["PublishedVersions"] : []
+    content {
+      apply_on = snap_start.value
+    }
   }
 
   tags = var.tags
 
-  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.base]
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.base, aws_iam_role_policy.query_entry]
+}
+
+# What the API integrations, their invoke permissions and the stream mapping call: the
+# version published last, not $LATEST (which SnapStart never applies to).
+resource "aws_lambda_alias" "live" {
+  for_each = local.functions
+
+  name             = "live"
+  description      = "The published version ${each.value.name} serves"
+  function_name    = aws_lambda_function.this[each.key].function_name
+  function_version = aws_lambda_function.this[each.key].version
 }
 
 # ---------------------------------------------------------------------------------------
@@ -349,7 +364,7 @@ resource "aws_sqs_queue" "stream_dlq" {
 
 resource "aws_lambda_event_source_mapping" "command_stream" {
   event_source_arn                   = var.command_table_stream_arn
-  function_name                      = aws_lambda_function.this["stream_processor"].arn
+  function_name                      = aws_lambda_alias.live["stream_processor"].arn
   starting_position                  = "TRIM_HORIZON"
   batch_size                         = var.stream_batch_size
   maximum_batching_window_in_seconds = var.stream_maximum_batching_window_seconds

@@ -14,13 +14,13 @@ output "query_entry_function_name" {
 }
 
 output "query_entry_invoke_arn" {
-  description = "Invoke ARN of the Query Lambda for an API Gateway integration."
-  value       = aws_lambda_function.this["query_entry"].invoke_arn
+  description = "Invoke ARN of the Query Lambda's live alias for an API Gateway integration."
+  value       = aws_lambda_alias.live["query_entry"].invoke_arn
 }
 
 output "query_entry_security_group_id" {
   description = "Security group of the Query Lambda; the internal ALB admits only this group."
-  value       = aws_security_group.this["query_entry"].id
+  value       = aws_security_group.query_entry.id
 }
 
 output "query_result_function_name" {
@@ -29,8 +29,8 @@ output "query_result_function_name" {
 }
 
 output "query_result_invoke_arn" {
-  description = "Invoke ARN of the Query Result Lambda for an API Gateway integration."
-  value       = aws_lambda_function.this["query_result"].invoke_arn
+  description = "Invoke ARN of the Query Result Lambda's live alias for an API Gateway integration."
+  value       = aws_lambda_alias.live["query_result"].invoke_arn
 }
 
 output "stream_processor_function_name" {
@@ -46,4 +46,9 @@ output "stream_dlq_name" {
 output "stream_dlq_arn" {
   description = "ARN of the stream mapping's dead-letter queue."
   value       = aws_sqs_queue.stream_dlq.arn
+}
+
+output "alias_name" {
+  description = "Alias of every function the integrations and the stream mapping call (lambda permissions are granted on it)."
+  value       = "live"
 }

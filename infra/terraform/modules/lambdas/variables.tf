@@ -26,12 +26,12 @@ variable "powertools_layer_arn" {
 
 variable "vpc_id" {
   type        = string
-  description = "VPC the functions run in."
+  description = "VPC query_entry runs in (the internal ALB's)."
 }
 
 variable "subnet_ids" {
   type        = list(string)
-  description = "Private subnets the functions run in."
+  description = "Private subnets query_entry runs in."
 }
 
 variable "kms_key_arn" {
@@ -118,12 +118,16 @@ variable "cursor_secret_version" {
 
 variable "reserved_concurrency" {
   type        = map(number)
-  description = "Reserved concurrent executions per function: a cap that keeps one function from starving the others (and the account) and bounds the load on DynamoDB and the ECS service."
-  default = {
-    query_entry      = 100
-    query_result     = 100
-    stream_processor = 10
-  }
+  description = "Reserved concurrent executions by function key (query_entry, query_result, stream_processor); a function not named is unreserved. Opt-in: a new account's concurrency quota (often 10) cannot give a reservation, and Lambda keeps 100 unreserved."
+  default     = {}
+  nullable    = false
+}
+
+variable "snap_start" {
+  type        = bool
+  description = "Lambda SnapStart on the published versions (python3.12 supports it in every commercial region except Asia Pacific (New Zealand) and (Taipei))."
+  default     = true
+  nullable    = false
 }
 
 variable "stream_batch_size" {

@@ -28,244 +28,175 @@ resource "aws_sns_topic_subscription" "email" {
 }
 
 # ---------------------------------------------------------------------------------------
-# ECS service
+# Alarms on one metric each, by key. Every alarm starts INSUFFICIENT_DATA and treats
+# missing data as not breaching: a deployment whose tasks or functions have not reported
+# yet is not an alarm (a service with no tasks shows in ALB-5XXRate and API-5XXRate).
 # ---------------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_metric_alarm" "ecs_high_cpu" {
-  alarm_name          = "${local.p}ECS-HighCPU"
-  alarm_description   = "Average CPU of ${var.service_name} above ${var.cpu_threshold_percent} % for 10 minutes (autoscaling targets 70 %; this means it cannot keep up)."
-  namespace           = "AWS/ECS"
-  metric_name         = "CPUUtilization"
-  dimensions          = local.ecs_dimensions
-  statistic           = "Average"
-  period              = 300
-  evaluation_periods  = 2
-  threshold           = var.cpu_threshold_percent
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "breaching" # no datapoints: no running task
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "ecs_high_memory" {
-  alarm_name          = "${local.p}ECS-HighMemory"
-  alarm_description   = "Average memory of ${var.service_name} above ${var.memory_threshold_percent} % for 10 minutes: tasks risk OutOfMemory (raise task_memory)."
-  namespace           = "AWS/ECS"
-  metric_name         = "MemoryUtilization"
-  dimensions          = local.ecs_dimensions
-  statistic           = "Average"
-  period              = 300
-  evaluation_periods  = 2
-  threshold           = var.memory_threshold_percent
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "breaching"
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-}
-
-# ---------------------------------------------------------------------------------------
-# Internal ALB in front of the service
-# ---------------------------------------------------------------------------------------
-
-resource "aws_cloudwatch_metric_alarm" "alb_p99_latency" {
-  alarm_name          = "${local.p}ALB-HighLatencyP99"
-  alarm_description   = "p99 response time of ${var.service_name} above ${var.p99_latency_threshold_seconds * 1000} ms for 10 minutes."
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "TargetResponseTime"
-  extended_statistic  = "p99"
-  dimensions          = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.target_group_arn_suffix }
-  period              = 300
-  evaluation_periods  = 2
-  threshold           = var.p99_latency_threshold_seconds
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching" # no requests, no latency
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-}
-
-# 5XX answers (the tasks' and the ALB's own) as a percentage of all requests.
-resource "aws_cloudwatch_metric_alarm" "alb_5xx_rate" {
-  alarm_name          = "${local.p}ALB-5XXRate"
-  alarm_description   = "More than ${var.error_rate_threshold_percent} % of requests to ${var.service_name} answered 5XX for 10 minutes."
-  evaluation_periods  = 2
-  threshold           = var.error_rate_threshold_percent
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-
-  metric_query {
-    id          = "error_rate"
-    expression  = "IF(requests > 0, 100 * (FILL(target_5xx, 0) + FILL(elb_5xx, 0)) / requests, 0)"
-    label       = "5XX rate (%)"
-    return_data = true
-  }
-
-  metric_query {
-    id = "requests"
-    metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "RequestCount"
-      dimensions  = { LoadBalancer = var.alb_arn_suffix }
-      stat        = "Sum"
-      period      = 300
-    }
-  }
-
-  metric_query {
-    id = "target_5xx"
-    metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "HTTPCode_Target_5XX_Count"
-      dimensions  = { LoadBalancer = var.alb_arn_suffix }
-      stat        = "Sum"
-      period      = 300
-    }
-  }
-
-  metric_query {
-    id = "elb_5xx"
-    metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "HTTPCode_ELB_5XX_Count"
-      dimensions  = { LoadBalancer = var.alb_arn_suffix }
-      stat        = "Sum"
-      period      = 300
-    }
-  }
-}
-
-# What clients see: the public API's 5XXError averages to the share of 5XX answers.
-resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
-  alarm_name          = "${local.p}API-5XXRate"
-  alarm_description   = "More than ${var.error_rate_threshold_percent} % of public API requests answered 5XX for 10 minutes."
-  namespace           = "AWS/ApiGateway"
-  metric_name         = "5XXError"
-  dimensions          = { ApiName = var.public_api_name, Stage = var.public_api_stage_name }
-  statistic           = "Average"
-  period              = 300
-  evaluation_periods  = 2
-  threshold           = var.error_rate_threshold_percent / 100
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-}
-
-# ---------------------------------------------------------------------------------------
-# Lambdas
-# ---------------------------------------------------------------------------------------
-
-# Errors: an invocation failed (an answered problem is not an error). Throttles: the
-# function's reserved concurrency is exhausted. Any of either is an alarm.
-resource "aws_cloudwatch_metric_alarm" "lambda" {
-  for_each = {
+locals {
+  lambda_metric_alarms = {
     for pair in setproduct(keys(var.lambda_function_names), ["Errors", "Throttles"]) :
-    "${pair[1]}-${pair[0]}" => { function = var.lambda_function_names[pair[0]], metric = pair[1] }
-  }
-
-  alarm_name          = "${local.p}Lambda-${each.key}"
-  alarm_description   = "${each.value.function}: ${each.value.metric} in the last 5 minutes."
-  namespace           = "AWS/Lambda"
-  metric_name         = each.value.metric
-  dimensions          = { FunctionName = each.value.function }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-}
-
-# ---------------------------------------------------------------------------------------
-# Projection: stream lag and the dead-letter queue
-# ---------------------------------------------------------------------------------------
-
-resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
-  alarm_name          = "${local.p}Stream-IteratorAge"
-  alarm_description   = "notification-records lags command-records by more than ${var.iterator_age_threshold_ms / 1000} s: the projection is falling behind or stuck retrying."
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = var.stream_function_name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  threshold           = var.iterator_age_threshold_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
-  alarm_name          = "${local.p}Stream-DLQ-NotEmpty"
-  alarm_description   = "Stream records could not be projected after every retry; their batches' descriptions wait in ${var.dlq_name}."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = var.dlq_name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-}
-
-# ---------------------------------------------------------------------------------------
-# DynamoDB
-# ---------------------------------------------------------------------------------------
-
-resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
-  for_each = var.table_names
-
-  alarm_name          = "${local.p}DynamoDB-Throttles-${each.key}"
-  alarm_description   = "Requests to ${each.value} were throttled."
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_topics
-  ok_actions          = local.alarm_topics
-  tags                = var.tags
-
-  metric_query {
-    id          = "throttle_events"
-    expression  = "FILL(reads, 0) + FILL(writes, 0)"
-    label       = "Throttle events"
-    return_data = true
-  }
-
-  metric_query {
-    id = "reads"
-    metric {
-      namespace   = "AWS/DynamoDB"
-      metric_name = "ReadThrottleEvents"
-      dimensions  = { TableName = each.value }
-      stat        = "Sum"
+    "Lambda-${pair[1]}-${pair[0]}" => {
+      # Errors: an invocation failed (an answered problem is not an error). Throttles:
+      # concurrency is exhausted. Any of either is an alarm.
+      description = "${var.lambda_function_names[pair[0]]}: ${pair[1]} in the last 5 minutes."
+      namespace   = "AWS/Lambda"
+      metric      = pair[1]
+      dimensions  = { FunctionName = var.lambda_function_names[pair[0]] }
+      statistic   = "Sum"
       period      = 300
+      periods     = 1
+      threshold   = 0
     }
   }
 
-  metric_query {
-    id = "writes"
-    metric {
-      namespace   = "AWS/DynamoDB"
-      metric_name = "WriteThrottleEvents"
-      dimensions  = { TableName = each.value }
-      stat        = "Sum"
+  metric_alarms = merge({
+    # The brief's ECS-HighCPU: above the autoscaling target, so it means scaling cannot
+    # keep up.
+    "ECS-HighCPU" = {
+      description = "Average CPU of ${var.service_name} above ${var.cpu_threshold_percent} % for 10 minutes (autoscaling holds ${var.cpu_target_percent} %: it cannot keep up)."
+      namespace   = "AWS/ECS"
+      metric      = "CPUUtilization"
+      dimensions  = local.ecs_dimensions
+      statistic   = "Average"
       period      = 300
+      periods     = 2
+      threshold   = var.cpu_threshold_percent
+    }
+    "ECS-HighMemory" = {
+      description = "Average memory of ${var.service_name} above ${var.memory_threshold_percent} % for 10 minutes (autoscaling holds ${var.memory_target_percent} %): tasks risk OutOfMemory (raise task_memory)."
+      namespace   = "AWS/ECS"
+      metric      = "MemoryUtilization"
+      dimensions  = local.ecs_dimensions
+      statistic   = "Average"
+      period      = 300
+      periods     = 2
+      threshold   = var.memory_threshold_percent
+    }
+    "ALB-HighLatencyP99" = {
+      description = "p99 response time of ${var.service_name} above ${var.p99_latency_threshold_seconds * 1000} ms for 10 minutes."
+      namespace   = "AWS/ApplicationELB"
+      metric      = "TargetResponseTime"
+      dimensions  = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.target_group_arn_suffix }
+      statistic   = "p99"
+      period      = 300
+      periods     = 2
+      threshold   = var.p99_latency_threshold_seconds
+    }
+    # What clients see: the public API's 5XXError averages to the share of 5XX answers.
+    "API-5XXRate" = {
+      description = "More than ${var.error_rate_threshold_percent} % of public API requests answered 5XX for 10 minutes."
+      namespace   = "AWS/ApiGateway"
+      metric      = "5XXError"
+      dimensions  = { ApiName = var.public_api_name, Stage = var.public_api_stage_name }
+      statistic   = "Average"
+      period      = 300
+      periods     = 2
+      threshold   = var.error_rate_threshold_percent / 100
+    }
+    "Stream-IteratorAge" = {
+      description = "notification-records lags command-records by more than ${var.iterator_age_threshold_ms / 1000} s: the projection is falling behind or stuck retrying."
+      namespace   = "AWS/Lambda"
+      metric      = "IteratorAge"
+      dimensions  = { FunctionName = var.stream_function_name }
+      statistic   = "Maximum"
+      period      = 60
+      periods     = 5
+      threshold   = var.iterator_age_threshold_ms
+    }
+    "Stream-DLQ-NotEmpty" = {
+      description = "Stream records could not be projected after every retry; their batches' descriptions wait in ${var.dlq_name}."
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = var.dlq_name }
+      statistic   = "Maximum"
+      period      = 60
+      periods     = 1
+      threshold   = 0
+    }
+  }, local.lambda_metric_alarms)
+
+  # Alarms on metric math: a sum or a share of several metrics.
+  expression_alarms = merge({
+    # 5XX answers (the tasks' and the ALB's own) as a percentage of all requests.
+    "ALB-5XXRate" = {
+      description = "More than ${var.error_rate_threshold_percent} % of requests to ${var.service_name} answered 5XX for 10 minutes."
+      expression  = "IF(requests > 0, 100 * (FILL(target_5xx, 0) + FILL(elb_5xx, 0)) / requests, 0)"
+      label       = "5XX rate (%)"
+      periods     = 2
+      threshold   = var.error_rate_threshold_percent
+      metrics = {
+        requests   = { namespace = "AWS/ApplicationELB", metric = "RequestCount", dimensions = { LoadBalancer = var.alb_arn_suffix } }
+        target_5xx = { namespace = "AWS/ApplicationELB", metric = "HTTPCode_Target_5XX_Count", dimensions = { LoadBalancer = var.alb_arn_suffix } }
+        elb_5xx    = { namespace = "AWS/ApplicationELB", metric = "HTTPCode_ELB_5XX_Count", dimensions = { LoadBalancer = var.alb_arn_suffix } }
+      }
+    }
+    }, {
+    for key, table in var.table_names : "DynamoDB-Throttles-${key}" => {
+      description = "Requests to ${table} were throttled."
+      expression  = "FILL(reads, 0) + FILL(writes, 0)"
+      label       = "Throttle events"
+      periods     = 1
+      threshold   = 0
+      metrics = {
+        reads  = { namespace = "AWS/DynamoDB", metric = "ReadThrottleEvents", dimensions = { TableName = table } }
+        writes = { namespace = "AWS/DynamoDB", metric = "WriteThrottleEvents", dimensions = { TableName = table } }
+      }
+    }
+  })
+}
+
+resource "aws_cloudwatch_metric_alarm" "metric" {
+  for_each = local.metric_alarms
+
+  alarm_name          = "${local.p}${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = startswith(each.value.statistic, "p") ? null : each.value.statistic
+  extended_statistic  = startswith(each.value.statistic, "p") ? each.value.statistic : null
+  period              = each.value.period
+  evaluation_periods  = each.value.periods
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topics
+  ok_actions          = local.alarm_topics
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "expression" {
+  for_each = local.expression_alarms
+
+  alarm_name          = "${local.p}${each.key}"
+  alarm_description   = each.value.description
+  evaluation_periods  = each.value.periods
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_topics
+  ok_actions          = local.alarm_topics
+  tags                = var.tags
+
+  metric_query {
+    id          = "result"
+    expression  = each.value.expression
+    label       = each.value.label
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = each.value.metrics
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = metric_query.value.namespace
+        metric_name = metric_query.value.metric
+        dimensions  = metric_query.value.dimensions
+        stat        = "Sum"
+        period      = 300
+      }
     }
   }
 }

@@ -6,17 +6,8 @@ output "alarm_topic_arn" {
 output "alarm_names" {
   description = "Names of every alarm this module creates."
   value = concat(
-    [
-      aws_cloudwatch_metric_alarm.ecs_high_cpu.alarm_name,
-      aws_cloudwatch_metric_alarm.ecs_high_memory.alarm_name,
-      aws_cloudwatch_metric_alarm.alb_p99_latency.alarm_name,
-      aws_cloudwatch_metric_alarm.alb_5xx_rate.alarm_name,
-      aws_cloudwatch_metric_alarm.api_5xx_rate.alarm_name,
-      aws_cloudwatch_metric_alarm.stream_iterator_age.alarm_name,
-      aws_cloudwatch_metric_alarm.dlq_depth.alarm_name,
-    ],
-    [for alarm in aws_cloudwatch_metric_alarm.lambda : alarm.alarm_name],
-    [for alarm in aws_cloudwatch_metric_alarm.dynamodb_throttles : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.metric : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.expression : alarm.alarm_name],
   )
 }
 

@@ -87,6 +87,16 @@ variable "memory_threshold_percent" {
   default     = 80
 }
 
+variable "cpu_target_percent" {
+  type        = number
+  description = "CPU utilization the service's autoscaling holds (the alarm's description names it)."
+}
+
+variable "memory_target_percent" {
+  type        = number
+  description = "Memory utilization the service's autoscaling holds (the alarm's description names it)."
+}
+
 variable "p99_latency_threshold_seconds" {
   type        = number
   description = "ALB-HighLatencyP99: p99 TargetResponseTime above this many seconds (the brief's 100 ms)."
