@@ -3,7 +3,8 @@
 One pooled aiohttp session per process. The choice of client stays in this module: on
 this machine a pooled ``httpx.AsyncClient`` forwarded several times fewer requests per
 second under concurrency (encode/httpx#3215), and the benchmark suite keeps measuring it.
-Deadline, retries and circuit breaking follow ``query_service.resilience``.
+This module keeps only the I/O: deadline, retries, circuit breaking and what each failure
+means follow ``query_service.upstream``, as in the Query Lambda's client.
 """
 
 from __future__ import annotations
@@ -19,31 +20,28 @@ import orjson
 
 from query_service.domain.errors import (
     INVALID_REQUEST,
-    UPSTREAM_FAILED,
-    UPSTREAM_TIMEOUT,
     UPSTREAM_UNAVAILABLE,
     FieldError,
     Problem,
-    failing_upstream,
-    is_problem_body,
 )
 from query_service.domain.queries import Query
 from query_service.domain.records import MalformedRecord, Record
 from query_service.ecs.signing import SigV4Signer
-from query_service.resilience import (
-    CallBudget,
-    CircuitBreaker,
-    CircuitOpen,
-    Outcome,
-    RetryPolicy,
-    outcome_of_status,
-)
+from query_service.resilience import Outcome, outcome_of_status
+from query_service.upstream import Attempted, ErrorTable, Failure, UpstreamClient, json_body
 
 log = logging.getLogger(__name__)
 
 # Internal statuses whose problem body is meant for the caller: bad input (e.g. a cursor
 # for another query) and "busy, retry" from DynamoDB throttling.
 RELAYED_STATUSES = frozenset({400, 503})
+AIOHTTP_ERRORS: ErrorTable = (
+    (aiohttp.ConnectionTimeoutError, Failure.CONNECT_TIMED_OUT),  # also a TimeoutError: first
+    (TimeoutError, Failure.TIMED_OUT),
+    (aiohttp.ClientConnectorError, Failure.UNREACHABLE),
+    (aiohttp.ClientError, Failure.BROKEN),
+)
+Page = tuple[list[dict[str, Any]], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +63,7 @@ def _relayed(status: int, body: dict[str, Any], retry_after: str | None) -> Prob
     return Problem(kind, str(body["detail"]), errors, headers)
 
 
-def _parse_result(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
+def _parse_result(raw: bytes) -> Page:
     """The internal API's success body, checked record by record; ValueError if garbage."""
     data = orjson.loads(raw)
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
@@ -80,8 +78,10 @@ def _parse_result(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
     return records, cursor
 
 
-class InternalApiClient:
+class InternalApiClient(UpstreamClient):
     """Calls the internal API within one deadline, with safe retries and a circuit breaker."""
+
+    name, service, errors, log = "internal API", "record service", AIOHTTP_ERRORS, log
 
     def __init__(
         self,
@@ -89,14 +89,10 @@ class InternalApiClient:
         timeout: float,
         *,
         pool_size: int = 100,
-        policy: RetryPolicy | None = None,
-        breaker: CircuitBreaker | None = None,
         signer: SigV4Signer | None = None,
+        **resilience: Any,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.policy = policy or RetryPolicy()
-        self.breaker = breaker or CircuitBreaker("internal_api")
+        super().__init__(base_url, timeout, **resilience)
         self.signer = signer
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
@@ -124,86 +120,43 @@ class InternalApiClient:
         """Run ``query`` upstream; every failure becomes a Problem fit for the caller."""
         url = f"{self.base_url}/query/{query.kind.value}"
         body = orjson.dumps(query.normalised())
-        budget = CallBudget(self.timeout, self.breaker, self.policy)
         started = time.perf_counter()
-        while True:
-            try:
-                total, connect = budget.begin()
-            except CircuitOpen as exc:
-                log.warning("internal API circuit open", extra={"retry_after_s": exc.retry_after})
-                raise failing_upstream("record service", exc.retry_after_header) from None
-            outcome, answer = await self._attempt(url, body, request_id, total, connect)
-            wait = budget.retry_after(outcome)
-            if wait is None:
-                break
-            log.warning(
-                "retrying the internal API",
-                extra={"attempt": budget.attempts, "wait_ms": round(wait * 1000, 1)},
-            )
-            await asyncio.sleep(wait)
-        if isinstance(answer, Problem):
-            raise answer
-        records, cursor = answer
+        call = self.start_call(self.timeout)
+        for total, connect in call.attempts():
+            if wait := call.settle(*await self._attempt(url, body, request_id, total, connect)):
+                await asyncio.sleep(wait)
+        records, cursor = call.result()
         return QueryResult(records, cursor, (time.perf_counter() - started) * 1000)
 
     async def _attempt(
         self, url: str, body: bytes, request_id: str, total: float, connect: float
-    ) -> tuple[Outcome, tuple[list[dict[str, Any]], str | None] | Problem]:
+    ) -> Attempted[Page]:
         headers = {"Content-Type": "application/json", "X-Request-ID": request_id}
         if self.signer is not None:
             headers = self.signer.sign("POST", url, body, headers)
+        timeout = aiohttp.ClientTimeout(total=total, connect=connect)
         try:
-            async with self.session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=total, connect=connect),
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                content_type = response.content_type
-                retry_after = response.headers.get("Retry-After")
-        except aiohttp.ConnectionTimeoutError:
-            # No connection, so no request was sent: as safe to retry as a refused one.
-            log.warning("internal API connect timed out", extra={"connect_s": round(connect, 3)})
-            return Outcome.RETRYABLE, Problem(
-                UPSTREAM_UNAVAILABLE, "The record service is unreachable."
-            )
-        except TimeoutError:
-            log.warning("internal API timed out", extra={"timeout_s": round(total, 3)})
-            return Outcome.FAILURE, Problem(
-                UPSTREAM_TIMEOUT, "The record service did not answer in time."
-            )
-        except aiohttp.ClientConnectorError:
-            log.warning("internal API unreachable", extra={"upstream": "internal_api"})
-            return Outcome.RETRYABLE, Problem(
-                UPSTREAM_UNAVAILABLE, "The record service is unreachable."
-            )
-        except aiohttp.ClientError as exc:
-            log.warning("internal API connection failed", extra={"error": type(exc).__name__})
-            return Outcome.FAILURE, Problem(UPSTREAM_FAILED, "The record service failed to answer.")
+            async with self.session.post(url, data=body, headers=headers, timeout=timeout) as r:
+                raw = await r.read()
+        except self.exceptions as exc:
+            return self.failed(exc, total, connect)
+        return self._answer(r.status, r.content_type, r.headers.get("Retry-After"), raw)
+
+    def _answer(
+        self, status: int, content_type: str, retry_after: str | None, raw: bytes
+    ) -> Attempted[Page]:
         if status == 200:
             try:
                 return Outcome.SUCCESS, _parse_result(raw)
             except ValueError as exc:
-                log.error("internal API answered garbage", extra={"reason": str(exc)[:200]})
-                return Outcome.FAILURE, Problem(
-                    UPSTREAM_FAILED, "The record service answered garbage."
+                return self.report(Failure.GARBAGE, reason=str(exc)[:200])
+        if status in RELAYED_STATUSES:
+            problem_body = json_body(content_type, raw)
+            if self.relayable(problem_body, status):
+                return outcome_of_status(status, retry_after), _relayed(
+                    status, problem_body, retry_after
                 )
-        outcome = outcome_of_status(status, retry_after)
-        if status in RELAYED_STATUSES and "json" in content_type:
-            try:
-                problem_body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                problem_body = None
-            if is_problem_body(problem_body) and problem_body["status"] == status:
-                return outcome, _relayed(status, problem_body, retry_after)
-        log.error("internal API failed", extra={"upstream_status": status})
-        # A 4xx we do not relay is a fault between our tiers, not the caller's.
-        return (
-            Outcome.FAILURE if outcome is Outcome.SUCCESS else outcome,
-            Problem(UPSTREAM_FAILED, "The record service failed to answer."),
-        )
+        return self.not_our_api(status, retry_after)
 
     async def ready(self) -> bool:
         """Whether the internal API answers its health check right now."""

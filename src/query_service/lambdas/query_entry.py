@@ -12,22 +12,16 @@ import contextvars
 import logging
 import time
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 import orjson
-import urllib3
 
 from query_service.config import Tier, get_settings
 from query_service.domain.errors import (
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
     PROBLEM_CONTENT_TYPE,
-    UPSTREAM_FAILED,
-    UPSTREAM_TIMEOUT,
-    UPSTREAM_UNAVAILABLE,
     Problem,
-    failing_upstream,
-    is_problem_body,
 )
 from query_service.domain.queries import (
     MAX_BODY_BYTES,
@@ -41,20 +35,11 @@ from query_service.domain.queries import (
     removed,
     route_label,
 )
+from query_service.lambdas.ecs_handler_client import EcsHandlerClient
 from query_service.logs import accept_request_id, configure_logging, request_id_var
 from query_service.metrics import publish, status_counts
-from query_service.resilience import (
-    CallBudget,
-    CircuitBreaker,
-    CircuitOpen,
-    Outcome,
-    RetryPolicy,
-    outcome_of_status,
-)
 
 TIER: Tier = "query_entry"
-# Headers of the ECS handler's answer that mean something to the caller.
-_RELAYED_HEADERS = ("Deprecation", "Link", "Retry-After")
 
 # Time spent calling the ECS handler in this invocation (None: no call was made).
 upstream_ms: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -65,125 +50,21 @@ configure_logging(TIER, get_settings().log_level)
 log = logging.getLogger(__name__)
 
 
-class EcsHandler:
-    """The forwarding half: one urllib3 pool for the life of the execution environment.
-
-    Deadline, retries and circuit breaking follow ``query_service.resilience``, as in the
-    ECS handler's own client.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        timeout: float,
-        *,
-        policy: RetryPolicy | None = None,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.policy = policy or RetryPolicy()
-        self.breaker = breaker or CircuitBreaker("ecs_handler")
-        self.pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False)
-
-    def call(self, method: str, path: str, body: bytes | None, request_id: str) -> dict[str, Any]:
-        budget = CallBudget(self.timeout, self.breaker, self.policy)
-        started = time.perf_counter()
-        try:
-            return self._call(budget, method, path, body, request_id)
-        finally:
-            upstream_ms.set(round((time.perf_counter() - started) * 1000, 2))
-
-    def _call(
-        self,
-        budget: CallBudget,
-        method: str,
-        path: str,
-        body: bytes | None,
-        request_id: str,
-    ) -> dict[str, Any]:
-        while True:
-            try:
-                total, connect = budget.begin()
-            except CircuitOpen as exc:
-                log.warning("ECS handler circuit open", extra={"retry_after_s": exc.retry_after})
-                raise failing_upstream("query service", exc.retry_after_header) from None
-            outcome, answer = self._attempt(method, path, body, request_id, total, connect)
-            wait = budget.retry_after(outcome)
-            if wait is None:
-                break
-            log.warning(
-                "retrying the ECS handler",
-                extra={"attempt": budget.attempts, "wait_ms": round(wait * 1000, 1)},
-            )
-            time.sleep(wait)
-        if isinstance(answer, Problem):
-            raise answer
-        return answer
-
-    def _attempt(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        request_id: str,
-        total: float,
-        connect: float,
-    ) -> tuple[Outcome, dict[str, Any] | Problem]:
-        headers = {"X-Request-ID": request_id}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        try:
-            response = self.pool.request(
-                method,
-                self.base_url + path,
-                body=body,
-                headers=headers,
-                timeout=urllib3.Timeout(total=total, connect=connect),
-            )
-        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
-            # NewConnectionError subclasses the timeout errors: test it first.
-            return Outcome.RETRYABLE, Problem(
-                UPSTREAM_UNAVAILABLE, "The query service is unreachable."
-            )
-        except urllib3.exceptions.TimeoutError:
-            return Outcome.FAILURE, Problem(
-                UPSTREAM_TIMEOUT, "The query service did not answer in time."
-            )
-        except urllib3.exceptions.HTTPError:
-            return Outcome.FAILURE, Problem(UPSTREAM_FAILED, "The query service failed to answer.")
-        content_type = response.headers.get("Content-Type", "")
-        try:
-            parsed = orjson.loads(response.data) if "json" in content_type else None
-        except orjson.JSONDecodeError:
-            parsed = None
-        ok = response.status < 400 and isinstance(parsed, dict)
-        relayable = is_problem_body(parsed) and cast(dict[str, Any], parsed)["status"] == (
-            response.status
-        )
-        if not ok and not relayable:
-            log.error(
-                "ECS handler answered something that is not our API",
-                extra={"upstream_status": response.status, "content_type": content_type[:80]},
-            )
-            outcome = outcome_of_status(response.status, response.headers.get("Retry-After"))
-            return (
-                Outcome.FAILURE if outcome is Outcome.SUCCESS else outcome,
-                Problem(UPSTREAM_FAILED, "The query service failed to answer."),
-            )
-        headers = {h: response.headers[h] for h in _RELAYED_HEADERS if h in response.headers}
-        headers["Content-Type"] = content_type
-        answer = {"statusCode": response.status, "headers": headers, "body": response.data.decode()}
-        return outcome_of_status(response.status, response.headers.get("Retry-After")), answer
-
-
 @cache
-def _ecs() -> EcsHandler:
+def _ecs() -> EcsHandlerClient:
     settings = get_settings()
     settings.check_production(TIER)
     if not settings.ecs_handler_url and settings.eks_handler_url:
         log.warning("EKS_HANDLER_URL is deprecated: set ECS_HANDLER_URL instead")
-    return EcsHandler(settings.ecs_url(), settings.timeout_for(TIER))
+    return EcsHandlerClient(settings.ecs_url(), settings.timeout_for(TIER))
+
+
+def _forward(method: str, path: str, body: bytes | None, request_id: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        return _ecs().call(method, path, body, request_id)
+    finally:
+        upstream_ms.set(round((time.perf_counter() - started) * 1000, 2))
 
 
 def _body_bytes(event: dict[str, Any]) -> bytes:
@@ -218,7 +99,7 @@ def _route(event: dict[str, Any], request_id: str) -> dict[str, Any]:
     if path == "/health":
         if method != "GET":
             raise Problem(METHOD_NOT_ALLOWED, "/health accepts GET only.", headers={"Allow": "GET"})
-        return _ecs().call("GET", "/health", None, request_id)
+        return _forward("GET", "/health", None, request_id)
     route = QUERY_ROUTES.get(path)
     if route is None:
         raise Problem(NOT_FOUND, "There is no such path.")
@@ -236,7 +117,7 @@ def _route(event: dict[str, Any], request_id: str) -> dict[str, Any]:
     else:
         params = event.get("multiValueQueryStringParameters") or {}
         query = parse_query_params(route.kind, params)
-    response = _ecs().call(
+    response = _forward(
         "POST", f"/query/{query.kind.value}", orjson.dumps(query.normalised()), request_id
     )
     response["headers"].update(route.deprecation_headers)
