@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -65,10 +67,14 @@ def test_without_a_request_id_api_gateways_is_used(ecs: StubServer) -> None:
 
 
 def test_get_and_base64_post_forward_the_same_query(ecs: StubServer) -> None:
-    invoke("GET", "/query/fail", query={"transaction_id": ["tx_002"]})
+    get = invoke("GET", "/query/fail", query={"transaction_id": ["tx_002"]})
+    plain = invoke("POST", "/query/fail", '{"transaction_id":"tx_002"}')
     encoded = base64.b64encode(b'{"transaction_id":"tx_002"}').decode()
-    invoke("POST", "/query/fail", encoded, base64=True)
-    assert ecs.seen[0].body == ecs.seen[1].body
+    base64_post = invoke("POST", "/query/fail", encoded, base64=True)
+    assert ecs.seen[0].body == ecs.seen[1].body == ecs.seen[2].body
+    assert get["statusCode"] == plain["statusCode"] == base64_post["statusCode"] == 200
+    assert plain["body"] == base64_post["body"]
+    problem(invoke("POST", "/query/fail", "not base64!", base64=True), 400)
 
 
 @pytest.mark.parametrize("path", ["/query/failures", "/failed"])
@@ -141,3 +147,53 @@ def test_health_is_forwarded(ecs: StubServer) -> None:
     response = invoke("GET", "/health")
     assert orjson.loads(response["body"])["status"] == "healthy"
     assert ecs.seen[-1].path == "/health"
+
+
+def test_concurrent_invocations_keep_their_own_event_and_request_id(ecs: StubServer) -> None:
+    """The local gateway runs a Lambda in many threads at once; Powertools keeps the
+    current event on a class, so each invocation must still see only its own."""
+
+    def echo(seen: Any) -> Reply:
+        user = orjson.loads(seen.body)["user_id"]
+        return Reply(200, SUCCESS | {"message": user}, delay=0.005)
+
+    ecs.reply = echo
+
+    def one(i: int) -> bool:
+        response = invoke(
+            "POST", "/query/user", {"user_id": f"u{i}"}, headers={"X-Request-ID": f"r{i}"}
+        )
+        body = orjson.loads(response["body"])
+        return body.get("message") == f"u{i}" and response["headers"]["X-Request-ID"] == f"r{i}"
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a loaded gateway would
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(one, range(200)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert answers.count(True) == 200
+
+
+def test_the_request_line_carries_the_upstream_time_even_when_the_call_failed(
+    ecs: StubServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    ecs.reply = lambda _: Reply(200, SUCCESS, delay=1.5)
+    with caplog.at_level(logging.INFO):
+        problem(invoke("POST", "/query/user", {"user_id": "u"}), 504)
+    [line] = [r for r in caplog.records if r.getMessage() == "request"]
+    assert line.status == 504  # type: ignore[attr-defined]
+    assert 400 <= line.upstream_ms <= line.latency_ms  # type: ignore[attr-defined]
+
+
+def test_every_method_of_a_path_is_in_allow(ecs: StubServer) -> None:
+    for method in ("PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
+        response = invoke(method, "/query/tx")
+        assert problem(response, 405)["detail"] == "This path accepts GET and POST only."
+        assert response["headers"]["Allow"] == "GET, POST"
+    response = invoke("POST", "/health")
+    problem(response, 405)
+    assert response["headers"]["Allow"] == "GET"
+    problem(invoke("DELETE", "/query/marketing"), 410)
+    assert ecs.seen == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from unittest import mock
 
@@ -114,3 +115,19 @@ def test_health(lam: Tables) -> None:
     response = query_result.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
     assert response["statusCode"] == 200
     assert body(response)["status"] == "healthy"
+
+
+def test_a_base64_encoded_body_is_answered_as_the_plain_one(lam: Tables) -> None:
+    """API Gateway base64-encodes a body whenever the API declares binary media types."""
+    lam.put(command(), command(transaction_id="tx_002"))
+    query = orjson.dumps({"user_id": "test_user_001", "limit": 1})
+    plain = call("/query/user", query.decode())
+    event = apigw_event(
+        "POST", "/query/user", base64.b64encode(query).decode(), resource="/query/{kind}"
+    )
+    event["pathParameters"], event["isBase64Encoded"] = {"kind": "user"}, True
+    encoded = query_result.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+    assert encoded["statusCode"] == plain["statusCode"] == 200
+    assert body(encoded) == body(plain) and len(body(plain)["items"]) == 1
+    event["body"] = "not base64!"
+    assert query_result.lambda_handler(event, FakeContext())["statusCode"] == 400  # type: ignore[arg-type]
