@@ -9,6 +9,8 @@ to send one attempt and read its answer. What an attempt's result means is decid
 - each client's table maps its library's transport exceptions (as httpx's
   ``_exceptions.py`` maps httpcore's) to a ``Failure``: whether it is retried, which
   problem the caller gets, which line is logged;
+- each attempt tells the next tier how long it may take (``X-Request-Deadline-Ms``:
+  ``query_service.deadlines``), and a call whose deadline has passed is not made;
 - an answer that is not our API (a proxy's error page, a problem body for another status)
   is one failure, whichever client met it.
 """
@@ -22,6 +24,7 @@ from typing import Any, ClassVar, Generic, TypeGuard, TypeVar
 
 import orjson
 
+from query_service.deadlines import deadline_passed
 from query_service.domain.errors import (
     UPSTREAM_FAILED,
     UPSTREAM_TIMEOUT,
@@ -100,7 +103,13 @@ class UpstreamClient:
         self.breaker = breaker or CircuitBreaker(self.name.lower().replace(" ", "_"))
         self.exceptions = tuple(exc for exc, _ in self.errors)
 
-    def start_call(self, timeout: float) -> UpstreamCall[Any]:
+    def start_call(self, within: float | None = None) -> UpstreamCall[Any]:
+        """A call that ends within ``timeout``, or sooner when the caller waits less
+        (``within`` seconds, from its deadline header); 504 at once if that has passed."""
+        timeout = self.timeout if within is None else min(self.timeout, within)
+        if timeout <= 0:
+            self.log.warning(f"{self.name} not called: the deadline has passed")
+            raise deadline_passed(self.service)
         return UpstreamCall(self, CallBudget(timeout, self.breaker, self.policy))
 
     def failed(self, exc: BaseException, total: float, connect: float) -> Attempted[Any]:

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from query_service.deadlines import DEADLINE_HEADER, deadline_header
 from query_service.domain.errors import (
     INVALID_REQUEST,
     UPSTREAM_UNAVAILABLE,
@@ -116,12 +117,15 @@ class InternalApiClient(UpstreamClient):
             raise RuntimeError("InternalApiClient used before start()")
         return self._session
 
-    async def query(self, query: Query, request_id: str) -> QueryResult:
-        """Run ``query`` upstream; every failure becomes a Problem fit for the caller."""
+    async def query(
+        self, query: Query, request_id: str, within: float | None = None
+    ) -> QueryResult:
+        """Run ``query`` upstream, within ``within`` seconds if the caller waits less than
+        REQUEST_TIMEOUT; every failure becomes a Problem fit for the caller."""
         url = f"{self.base_url}/query/{query.kind.value}"
         body = orjson.dumps(query.normalised())
         started = time.perf_counter()
-        call = self.start_call(self.timeout)
+        call = self.start_call(within)
         for total, connect in call.attempts():
             if wait := call.settle(*await self._attempt(url, body, request_id, total, connect)):
                 await asyncio.sleep(wait)
@@ -131,7 +135,11 @@ class InternalApiClient(UpstreamClient):
     async def _attempt(
         self, url: str, body: bytes, request_id: str, total: float, connect: float
     ) -> Attempted[Page]:
-        headers = {"Content-Type": "application/json", "X-Request-ID": request_id}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Request-ID": request_id,
+            DEADLINE_HEADER: deadline_header(total),
+        }
         if self.signer is not None:
             headers = self.signer.sign("POST", url, body, headers)
         timeout = aiohttp.ClientTimeout(total=total, connect=connect)

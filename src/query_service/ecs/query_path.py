@@ -17,6 +17,7 @@ import orjson
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from query_service.deadlines import DEADLINE_HEADER, caller_deadline
 from query_service.domain.errors import Problem
 from query_service.domain.queries import (
     MAX_BODY_BYTES,
@@ -31,6 +32,7 @@ from query_service.ecs.problems import problem_response, unexpected_error
 from query_service.logs import request_id_var
 
 JSON = (b"content-type", b"application/json")
+DEADLINE_KEY = DEADLINE_HEADER.lower().encode()
 
 
 class ClientGone(Exception):
@@ -103,7 +105,10 @@ class QueryEndpoint:
         client: InternalApiClient = self.state.internal_client
         try:
             body = await read_body(scope, receive) if scope["method"] == "POST" else b""
-            result = await client.query(self.query(scope, body), request_id_var.get() or "")
+            query = self.query(scope, body)
+            given = (v.decode("latin-1") for k, v in scope["headers"] if k == DEADLINE_KEY)
+            within = caller_deadline(next(given, None))  # the Query Lambda's, if it sent one
+            result = await client.query(query, request_id_var.get() or "", within)
         except Problem as problem:
             await problem_response(problem)(scope, receive, send)
             return

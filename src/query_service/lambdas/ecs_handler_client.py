@@ -13,6 +13,7 @@ from typing import Any
 
 import urllib3
 
+from query_service.deadlines import DEADLINE_HEADER, deadline_header
 from query_service.resilience import outcome_of_status
 from query_service.upstream import Attempted, ErrorTable, Failure, UpstreamClient, json_body
 
@@ -40,10 +41,18 @@ class EcsHandlerClient(UpstreamClient):
         super().__init__(base_url, timeout, **resilience)
         self.pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False)
 
-    def call(self, method: str, path: str, body: bytes | None, request_id: str) -> ProxyResponse:
-        """The ECS handler's answer (its own problems included) as a proxy response; a
-        failure to get one is raised as the Problem the caller gets instead."""
-        call = self.start_call(self.timeout)
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        request_id: str,
+        within: float | None = None,
+    ) -> ProxyResponse:
+        """The ECS handler's answer (its own problems included) as a proxy response, within
+        ``within`` seconds if the caller waits less than REQUEST_TIMEOUT; a failure to get
+        one is raised as the Problem the caller gets instead."""
+        call = self.start_call(within)
         for total, connect in call.attempts():
             if wait := call.settle(*self._attempt(method, path, body, request_id, total, connect)):
                 time.sleep(wait)
@@ -59,7 +68,7 @@ class EcsHandlerClient(UpstreamClient):
         total: float,
         connect: float,
     ) -> Attempted[ProxyResponse]:
-        headers = {"X-Request-ID": request_id}
+        headers = {"X-Request-ID": request_id, DEADLINE_HEADER: deadline_header(total)}
         if body is not None:
             headers["Content-Type"] = "application/json"
         timeout = urllib3.Timeout(total=total, connect=connect)

@@ -54,7 +54,7 @@ def _forward(method: str, path: str, body: bytes | None, headers: dict[str, str]
     """The ECS handler's answer, with the time it took (retries included) on the log line."""
     started = time.perf_counter()
     try:
-        proxy = _ecs().call(method, path, body, request_id_var.get() or "")
+        proxy = _ecs().call(method, path, body, request_id_var.get() or "", app.remaining())
     except Problem as problem:
         return problem_answer(problem, upstream_ms=_ms_since(started))
     return Answer(

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from query_service import __version__
 from query_service.config import Tier, get_settings
+from query_service.deadlines import deadline_passed
 from query_service.domain.cursor import CursorCodec
 from query_service.domain.errors import (
     INTERNAL_ERROR,
@@ -60,6 +61,8 @@ def run_query(kind: str) -> Answer:
     except ValueError:
         raise Problem(NOT_FOUND, f"There is no '{kind}' query.") from None
     query = parse_query_body(query_kind, request_body(app.current_event))
+    if app.remaining() <= 0:  # the ECS handler has given up on this call: spare DynamoDB
+        raise deadline_passed("record store")
     start = _codec().decode(query.scope(), query.cursor) if query.cursor else None
     try:
         page = _repository().page(query, start)

@@ -21,12 +21,11 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from query_service.config import Settings, Tier, get_settings
+from query_service.deadlines import ANSWER_RESERVE_S, DEADLINE_HEADER, caller_deadline
 from query_service.domain.errors import PROBLEM_CONTENT_TYPE, Problem
 from query_service.domain.queries import route_label
 from query_service.logs import accept_request_id, configure_logging, request_id_var
 from query_service.metrics import publish, status_counts
-
-Middleware = Callable[[APIGatewayRestResolver, Callable[..., Response[str]]], Response[str]]
 
 
 class Answer(Response[str]):
@@ -78,6 +77,7 @@ class _Invocation(threading.local):
 
     def __init__(self) -> None:
         self.context: dict[str, Any] = {}
+        self.deadline = float("inf")  # time.monotonic() by which the caller wants an answer
 
 
 def _per_thread(name: str) -> Any:
@@ -117,6 +117,20 @@ class Resolver(APIGatewayRestResolver):
     lambda_context = _per_thread("lambda_context")
     context = _per_thread("context")
 
+    def remaining(self) -> float:
+        """Seconds this invocation may still spend: the smaller of what its caller's
+        X-Request-Deadline-Ms said and the Lambda's own remaining time, less the time it
+        needs to answer."""
+        return self._invocation.deadline - time.monotonic()
+
+    def _start_deadline(self, event: APIGatewayProxyEvent) -> None:
+        left = [caller_deadline(event.headers.get(DEADLINE_HEADER))]
+        own_ms = getattr(self.lambda_context, "get_remaining_time_in_millis", None)
+        if own_ms is not None:  # a call cut at the Lambda's own end would get no answer out
+            left.append(own_ms() / 1000 - ANSWER_RESERVE_S)
+        known = [s for s in left if s is not None]
+        self._invocation.deadline = time.monotonic() + min(known, default=float("inf"))
+
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         """The proxy response, its single-valued headers under ``headers`` (Powertools
         puts every header in ``multiValueHeaders``; API Gateway takes both)."""
@@ -141,6 +155,7 @@ class Resolver(APIGatewayRestResolver):
         started = time.perf_counter()
         try:
             try:
+                self._start_deadline(event)
                 response = next_middleware(app)
             except Problem as problem:
                 if problem.status >= 500:
