@@ -159,9 +159,15 @@ def test_health_and_readiness(api: TestClient, upstream: StubServer) -> None:
 
 def test_unknown_path_and_method_are_problems(api: TestClient) -> None:
     assert_problem(api.get("/nope"), 404)
-    response = api.delete("/query/user")
+    for method in ("DELETE", "PUT", "PATCH"):
+        for path in ("/query/user", "/query/fail", "/failed"):
+            response = api.request(method, path)
+            assert_problem(response, 405)
+            assert response.headers["allow"] == "GET, POST"  # every method of the path
+            assert response.json()["detail"] == "This path accepts GET and POST only."
+    response = api.post("/health")
     assert_problem(response, 405)
-    assert "POST" in response.headers["allow"]
+    assert response.headers["allow"] == "GET"
 
 
 def test_docs_are_served_without_a_cdn(api: TestClient) -> None:

@@ -8,6 +8,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from query_service.domain.errors import (
     INTERNAL_ERROR,
@@ -32,6 +33,17 @@ def unexpected_error() -> Response:
     return problem_response(Problem(INTERNAL_ERROR, "The request could not be served."))
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path is served with (RFC 9110's Allow): Starlette's own
+    405 names only the first route that matched the path, and each query path is two
+    routes (GET, POST)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def add_problem_handlers(app: FastAPI) -> None:
     """A Problem raised anywhere, Starlette's own 404/405, and anything unexpected, each
     answered as a problem with the request id (never a traceback or an HTML page)."""
@@ -41,13 +53,14 @@ def add_problem_handlers(app: FastAPI) -> None:
         return problem_response(problem)
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
+            methods = allowed_methods(request)
             return problem_response(
                 Problem(
                     METHOD_NOT_ALLOWED,
-                    "This path accepts GET and POST only.",
-                    headers=dict(exc.headers or {}),
+                    f"This path accepts {' and '.join(methods)} only.",
+                    headers={"Allow": ", ".join(methods)},
                 )
             )
         if exc.status_code == 404:
