@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -56,8 +57,12 @@ def ecs_post(url: str, headers: dict[str, str], timeout: float = 30.0) -> Any:
 
 
 def test_the_ecs_handler_gives_up_by_its_caller_s_deadline(upstream: StubServer) -> None:
-    upstream.reply = lambda _: Reply(200, OK, delay=3.0)
-    response, took = ecs_post(upstream.url, {HEADER: "500"})  # REQUEST_TIMEOUT is 30 s
+    release = threading.Event()  # the upstream holds the request until the test is done
+    upstream.reply = lambda _: Reply(200, OK, until=release)
+    try:
+        response, took = ecs_post(upstream.url, {HEADER: "500"})  # REQUEST_TIMEOUT is 30 s
+    finally:
+        release.set()
     assert response.status_code == 504, response.text
     assert took < 0.5 + 0.5, took
     assert 0 < sent_deadline(upstream) <= 400  # what it was told, less its answer's reserve
@@ -110,8 +115,12 @@ def test_the_query_lambda_sends_what_its_own_invocation_has_left(ecs: StubServer
 
 
 def test_the_query_lambda_honours_its_caller_s_deadline(ecs: StubServer) -> None:
-    ecs.reply = lambda _: Reply(200, ENTRY_OK, delay=3.0)
-    response, took = timed(lambda: entry(Context(10.0), {HEADER: "300"}))
+    release = threading.Event()
+    ecs.reply = lambda _: Reply(200, ENTRY_OK, until=release)
+    try:
+        response, took = timed(lambda: entry(Context(10.0), {HEADER: "300"}))
+    finally:
+        release.set()
     assert response["statusCode"] == 504
     assert took < 0.3 + 0.5, took
     assert 0 < sent_deadline(ecs) <= 200
@@ -175,10 +184,14 @@ def test_a_hanging_upstream_is_abandoned_by_every_tier_within_the_deadline(
     ecs_server: tuple[str, subprocess.Popen[str]],
 ) -> None:
     url, process = ecs_server
-    upstream.reply = lambda _: Reply(200, OK, delay=4.0)  # the internal API hangs
+    release = threading.Event()
+    upstream.reply = lambda _: Reply(200, OK, until=release)  # the internal API hangs
     monkeypatch.setenv("ECS_HANDLER_URL", url)
     monkeypatch.setenv("REQUEST_TIMEOUT", "10")
-    response, took = timed(lambda: entry(Context(2.0)))  # 2 s left of the invocation
+    try:
+        response, took = timed(lambda: entry(Context(2.0)))  # 2 s left of the invocation
+    finally:
+        release.set()
     assert response["statusCode"] == 504
     assert took < 2.0, took  # the Query Lambda answered within its invocation
     # What the ECS handler told the internal API: less than it was told, less than 2 s.
