@@ -194,6 +194,7 @@ module "dynamodb" {
 
   command_table_name      = var.command_table_name
   notification_table_name = var.notification_table_name
+  stats_table_name        = var.stats_table_name
   kms_key_arn             = aws_kms_key.this.arn
   deletion_protection     = var.deletion_protection
   tags                    = local.tags
@@ -230,6 +231,8 @@ module "lambdas" {
   notification_table_name       = module.dynamodb.notification_table_name
   notification_table_arn        = module.dynamodb.notification_table_arn
   notification_query_index_arns = module.dynamodb.notification_query_index_arns
+  stats_table_name              = module.dynamodb.stats_table_name
+  stats_table_arn               = module.dynamodb.stats_table_arn
   tags                          = local.tags
 }
 
@@ -314,6 +317,7 @@ module "monitoring" {
   table_names = {
     command      = module.dynamodb.command_table_name
     notification = module.dynamodb.notification_table_name
+    stats        = module.dynamodb.stats_table_name
   }
   dlq_name              = module.lambdas.stream_dlq_name
   public_api_name       = module.api_public.rest_api_name

@@ -72,6 +72,12 @@ variable "notification_table_name" {
   default     = "notification-records"
 }
 
+variable "stats_table_name" {
+  type        = string
+  description = "DynamoDB statistics table (STATS_TABLE_NAME)."
+  default     = "delivery-stats"
+}
+
 variable "deletion_protection" {
   type        = bool
   description = "Protect the tables and the ALB from deletion. Turn off only to tear a test deployment down."

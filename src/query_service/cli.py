@@ -165,7 +165,12 @@ def _seed(args: argparse.Namespace) -> int:
         print("seed: set DYNAMODB_ENDPOINT_URL (it only seeds a local DynamoDB)", file=sys.stderr)
         return 2
     client = dynamodb_client(settings, timeout=10.0)
-    ensure_tables(client, settings.command_table_name, settings.notification_table_name)
+    ensure_tables(
+        client,
+        settings.command_table_name,
+        settings.notification_table_name,
+        settings.stats_table_name,
+    )
     written = load_demo(client, settings.command_table_name, generated=args.demo_records)
     print(f"{len(written)} demo records written to {settings.command_table_name}")
     return 0

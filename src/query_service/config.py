@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     dynamodb_endpoint_url: str | None = None
     notification_table_name: str = "notification-records"
     command_table_name: str = "command-records"
+    stats_table_name: str = "delivery-stats"
     # Comma-separated; the first signs new cursors, every one verifies (rotation).
     cursor_secret: SecretStr | None = None
     # On AWS the keys live in this SSM SecureString instead (read once per environment).

@@ -9,7 +9,11 @@ from moto import mock_aws
 
 from query_service.local.commands import batch_put
 from query_service.storage.projection import project_record
-from query_service.storage.tables import command_table_spec, notification_table_spec
+from query_service.storage.tables import (
+    command_table_spec,
+    notification_table_spec,
+    stats_table_spec,
+)
 
 
 class Tables:
@@ -19,6 +23,7 @@ class Tables:
         self.client: Any = boto3.client("dynamodb", region_name="ap-southeast-1")
         self.client.create_table(**command_table_spec())
         self.client.create_table(**notification_table_spec())
+        self.client.create_table(**stats_table_spec())
         self.calls: list[str] = []
         self.client.meta.events.register(
             "before-call.dynamodb.*", lambda model, **_: self.calls.append(model.name)

@@ -11,8 +11,10 @@ import pytest
 from query_service.storage.tables import (
     COMMAND_TABLE,
     NOTIFICATION_TABLE,
+    STATS_TABLE,
     command_table_spec,
     notification_table_spec,
+    stats_table_spec,
 )
 from tests.infra.terraform import stack
 
@@ -82,7 +84,9 @@ def drift(local: Shape, terraform: Shape) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "spec", [command_table_spec(), notification_table_spec()], ids=lambda s: s["TableName"]
+    "spec",
+    [command_table_spec(), notification_table_spec(), stats_table_spec()],
+    ids=lambda s: s["TableName"],
 )
 def test_terraform_defines_the_table_the_local_stack_creates(spec: dict[str, Any]) -> None:
     local = spec_shape(spec)
@@ -92,7 +96,7 @@ def test_terraform_defines_the_table_the_local_stack_creates(spec: dict[str, Any
 
 
 def test_no_table_exists_only_in_terraform() -> None:
-    assert set(terraform_tables()) == {COMMAND_TABLE, NOTIFICATION_TABLE}
+    assert set(terraform_tables()) == {COMMAND_TABLE, NOTIFICATION_TABLE, STATS_TABLE}
 
 
 def test_the_retained_marketing_index_is_in_both() -> None:

@@ -86,7 +86,8 @@ def test_query_result_may_only_query_the_read_table_and_its_query_indexes() -> N
     assert dynamodb == {
         "dynamodb:Query": [
             "${concat([var.notification_table_arn], var.notification_query_index_arns)}"
-        ]
+        ],
+        "dynamodb:BatchGetItem": ["${var.stats_table_arn}"],
     }
     index_arns = stack()["dynamodb"].outputs["notification_query_index_arns"]["value"]
     assert [arn.rsplit("/", 1)[-1] for arn in index_arns] == [
@@ -97,15 +98,16 @@ def test_query_result_may_only_query_the_read_table_and_its_query_indexes() -> N
     assert call["notification_table_arn"] == "${module.dynamodb.notification_table_arn}"
 
 
-def test_stream_processor_reads_the_stream_and_writes_only_the_read_table() -> None:
+def test_stream_processor_reads_the_stream_and_writes_only_the_read_side() -> None:
     grants = _grants("lambdas", "stream_processor")
     assert grants["dynamodb:PutItem"] == ["${var.notification_table_arn}"]
     assert grants["dynamodb:DeleteItem"] == ["${var.notification_table_arn}"]
     for action in ("GetRecords", "GetShardIterator", "DescribeStream"):
         assert grants[f"dynamodb:{action}"] == ["${var.command_table_arn}/stream/*"]
     assert grants["sqs:SendMessage"] == ["${aws_sqs_queue.stream_dlq.arn}"]
+    assert grants["dynamodb:UpdateItem"] == ["${var.stats_table_arn}"]
     writes = {a for a in grants if a.startswith("dynamodb:") and "Item" in a}
-    assert writes == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+    assert writes == {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
 
 
 def test_query_entry_has_no_data_access() -> None:
@@ -273,7 +275,7 @@ def test_query_entry_runs_in_the_private_subnets_and_reaches_the_alb() -> None:
 
 def test_tables_are_encrypted_recoverable_and_protected() -> None:
     tables = stack()["dynamodb"].of_type("aws_dynamodb_table")
-    assert set(tables) == {"command", "notification"}
+    assert set(tables) == {"command", "notification", "stats"}
     for table in tables.values():
         assert table["billing_mode"] == "PAY_PER_REQUEST"
         assert table["point_in_time_recovery"] == [{"enabled": True}]

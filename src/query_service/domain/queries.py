@@ -30,6 +30,8 @@ MAX_URL_CHARS = 4096  # path and query string
 MAX_HEADER_BYTES = 8 * 1024  # every header name and value
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
+DEFAULT_STATS_DAYS = 7
+MAX_STATS_DAYS = 90
 MAX_CURSOR_CHARS = 2048
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
 
@@ -58,6 +60,7 @@ class QueryKind(StrEnum):
     USER = "user"
     FAIL = "fail"
     TX = "tx"
+    STATS = "stats"
 
 
 class _Query(BaseModel):
@@ -132,14 +135,60 @@ class TxQuery(_TransactionQuery):
         return QueryKind.TX
 
 
-Query = UserQuery | FailQuery | TxQuery
+class StatsQuery(BaseModel):
+    """A transaction's delivery funnel, or an application's daily counts."""
 
-QUERY_MODELS: dict[QueryKind, type[UserQuery] | type[FailQuery] | type[TxQuery]] = {
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    transaction_id: Identifier | None = None
+    ap_id: Identifier | None = None
+    days: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                le=MAX_STATS_DAYS,
+                description=f"with ap_id: UTC days up to today, 1-{MAX_STATS_DAYS} "
+                f"(default {DEFAULT_STATS_DAYS})",
+            ),
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> StatsQuery:
+        # Raised as the 400 itself: a model-level ValueError would name no field.
+        if self.transaction_id is not None and self.ap_id is not None:
+            raise invalid([FieldError("ap_id", "give transaction_id or ap_id, not both")])
+        if self.transaction_id is None and self.ap_id is None:
+            raise invalid([FieldError("transaction_id", "is required, or ap_id (with days)")])
+        if self.transaction_id is not None and self.days is not None:
+            raise invalid([FieldError("days", "goes with ap_id only")])
+        return self
+
+    @property
+    def kind(self) -> QueryKind:
+        return QueryKind.STATS
+
+    def normalised(self) -> dict[str, Any]:
+        """The body forwarded upstream: days given for an application, always."""
+        if self.ap_id is not None:
+            return {"ap_id": self.ap_id, "days": self.days or DEFAULT_STATS_DAYS}
+        return {"transaction_id": self.transaction_id}
+
+
+ListQuery = UserQuery | FailQuery | TxQuery
+Query = UserQuery | FailQuery | TxQuery | StatsQuery
+
+QUERY_MODELS: dict[
+    QueryKind, type[UserQuery] | type[FailQuery] | type[TxQuery] | type[StatsQuery]
+] = {
     QueryKind.USER: UserQuery,
     QueryKind.FAIL: FailQuery,
     QueryKind.TX: TxQuery,
+    QueryKind.STATS: StatsQuery,
 }
-_INTEGER_FIELDS = frozenset({"limit", "since", "until"})
+_INTEGER_FIELDS = frozenset({"limit", "since", "until", "days"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +212,7 @@ QUERY_ROUTES: dict[str, QueryRoute] = {
         QueryRoute("/query/user", QueryKind.USER),
         QueryRoute("/query/fail", QueryKind.FAIL),
         QueryRoute("/query/tx", QueryKind.TX),
+        QueryRoute("/query/stats", QueryKind.STATS),
         QueryRoute("/query/failures", QueryKind.FAIL, successor="/query/fail"),
         QueryRoute("/failed", QueryKind.FAIL, successor="/query/fail"),
     )
@@ -192,6 +242,8 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind in {"greater_than_equal", "less_than_equal"}:
         if field == "limit":
             return f"must be between 1 and {MAX_LIMIT}"
+        if field == "days":
+            return f"must be between 1 and {MAX_STATS_DAYS}"
         return f"must be a millisecond timestamp between 0 and {MAX_EPOCH_MS}"
     if kind == "string_type":
         return "must be a string"

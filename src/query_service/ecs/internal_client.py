@@ -27,6 +27,7 @@ from query_service.domain.errors import (
 )
 from query_service.domain.queries import Query
 from query_service.domain.records import MalformedRecord, Record
+from query_service.domain.statistics import checked_stats
 from query_service.ecs.signing import SigV4Signer
 from query_service.resilience import Outcome, outcome_of_status
 from query_service.upstream import Attempted, ErrorTable, Failure, UpstreamClient, json_body
@@ -42,7 +43,8 @@ AIOHTTP_ERRORS: ErrorTable = (
     (aiohttp.ClientConnectorError, Failure.UNREACHABLE),
     (aiohttp.ClientError, Failure.BROKEN),
 )
-Page = tuple[list[dict[str, Any]], str | None]
+# Records and cursor, or (for /query/stats) no records and the statistics.
+Page = tuple[list[dict[str, Any]], str | None, dict[str, Any] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class QueryResult:
     records: list[dict[str, Any]]
     next_cursor: str | None
     upstream_ms: float
+    stats: dict[str, Any] | None = None  # /query/stats answers these instead of records
 
 
 def _relayed(status: int, body: dict[str, Any], retry_after: str | None) -> Problem:
@@ -65,8 +68,11 @@ def _relayed(status: int, body: dict[str, Any], retry_after: str | None) -> Prob
 
 
 def _parse_result(raw: bytes) -> Page:
-    """The internal API's success body, checked record by record; ValueError if garbage."""
+    """The internal API's success body, checked record by record (or the statistics,
+    field by field); ValueError if garbage."""
     data = orjson.loads(raw)
+    if isinstance(data, dict) and "stats" in data:
+        return [], None, checked_stats(data["stats"])
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ValueError("success body without an items list")
     cursor = data.get("next_cursor")
@@ -76,7 +82,7 @@ def _parse_result(raw: bytes) -> Page:
         records = [Record.checked_dict(item) for item in data["items"]]
     except (MalformedRecord, AttributeError, TypeError) as exc:
         raise ValueError(f"record malformed: {exc}") from exc
-    return records, cursor
+    return records, cursor, None
 
 
 class InternalApiClient(UpstreamClient):
@@ -129,8 +135,8 @@ class InternalApiClient(UpstreamClient):
         for total, connect in call.attempts():
             if wait := call.settle(*await self._attempt(url, body, request_id, total, connect)):
                 await asyncio.sleep(wait)
-        records, cursor = call.result()
-        return QueryResult(records, cursor, (time.perf_counter() - started) * 1000)
+        records, cursor, stats = call.result()
+        return QueryResult(records, cursor, (time.perf_counter() - started) * 1000, stats)
 
     async def _attempt(
         self, url: str, body: bytes, request_id: str, total: float, connect: float

@@ -18,11 +18,12 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from query_service.deadlines import DEADLINE_HEADER, caller_deadline
-from query_service.domain.errors import Problem
+from query_service.domain.errors import UPSTREAM_FAILED, Problem
 from query_service.domain.queries import (
     MAX_BODY_BYTES,
     Query,
     QueryRoute,
+    StatsQuery,
     body_too_large,
     parse_query_body,
     parse_query_params,
@@ -68,6 +69,20 @@ def query_params(scope: Scope) -> dict[str, list[str]]:
     return params
 
 
+def stats_body(query: StatsQuery, result: QueryResult) -> bytes:
+    """A statistics answer: the counts the internal API gave, checked by the client."""
+    if result.stats is None:
+        raise Problem(UPSTREAM_FAILED, "The record service answered garbage.")
+    scope = (
+        f"transaction {query.transaction_id}"
+        if query.transaction_id is not None
+        else f"{query.ap_id}, the last {query.normalised()['days']} days"
+    )
+    return orjson.dumps(
+        {"success": True, "data": result.stats, "message": f"Statistics of {scope}"}
+    )
+
+
 def answer_body(result: QueryResult) -> bytes:
     count = len(result.records)
     return orjson.dumps(
@@ -109,6 +124,9 @@ class QueryEndpoint:
             given = (v.decode("latin-1") for k, v in scope["headers"] if k == DEADLINE_KEY)
             within = caller_deadline(next(given, None))  # the Query Lambda's, if it sent one
             result = await client.query(query, request_id_var.get() or "", within)
+            payload = (
+                stats_body(query, result) if isinstance(query, StatsQuery) else answer_body(result)
+            )
         except Problem as problem:
             await problem_response(problem)(scope, receive, send)
             return
@@ -118,7 +136,6 @@ class QueryEndpoint:
             await unexpected_error()(scope, receive, send)
             return
         scope.setdefault("state", {})["upstream_ms"] = round(result.upstream_ms, 2)
-        payload = answer_body(result)
         headers = [*self.headers, (b"content-length", str(len(payload)).encode()), JSON]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

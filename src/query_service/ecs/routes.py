@@ -8,11 +8,11 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
-from query_service.domain.queries import QUERY_MODELS, QueryRoute, removed
+from query_service.domain.queries import QUERY_MODELS, QueryKind, QueryRoute, removed
 from query_service.ecs.internal_client import InternalApiClient
 from query_service.ecs.openapi import PROBLEM_RESPONSES, query_parameters, request_body
 from query_service.ecs.query_path import QueryEndpoint
-from query_service.ecs.schemas import ProblemResponse, QueryResponse
+from query_service.ecs.schemas import ProblemResponse, QueryResponse, StatsResponse
 
 
 async def get_client(request: Request) -> InternalApiClient:
@@ -43,7 +43,7 @@ def add_query_route(app: FastAPI, route: QueryRoute, endpoint: QueryEndpoint) ->
             methods=[method],
             name=f"{method.lower()}_{name}",
             summary=summary,
-            response_model=QueryResponse,
+            response_model=StatsResponse if route.kind is QueryKind.STATS else QueryResponse,
             openapi_extra=openapi_extra,
             deprecated=route.successor is not None,
             responses=PROBLEM_RESPONSES,

@@ -38,3 +38,49 @@ class HealthResponse(BaseModel):
     status: str
     service: str
     version: str
+
+
+class StatusCounts(BaseModel):
+    SENT: int
+    DELIVERED: int
+    FAILED: int
+
+
+class PlatformCounts(BaseModel):
+    IOS: int
+    ANDROID: int
+    WEBPUSH: int
+
+
+class ErrorCount(BaseModel):
+    error_msg: str | None
+    count: int
+
+
+class DayCounts(BaseModel):
+    day: str = Field(description="YYYY-MM-DD, the UTC day of the deliveries' created_at")
+    total: int
+    by_status: StatusCounts
+    by_platform: PlatformCounts
+
+
+class TransactionStats(BaseModel):
+    transaction_id: str
+    total: int
+    by_status: StatusCounts
+    by_platform: PlatformCounts
+    top_errors: list[ErrorCount] = Field(description="at most 10, most frequent first")
+    as_of: int = Field(description="when the counts were read (ms)")
+
+
+class ApplicationStats(BaseModel):
+    ap_id: str
+    days: list[DayCounts] = Field(description="oldest first; days without deliveries as zeros")
+
+
+class StatsResponse(BaseModel):
+    """Counts of deliveries by their current status."""
+
+    success: bool = True
+    data: TransactionStats | ApplicationStats
+    message: str

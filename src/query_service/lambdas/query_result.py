@@ -1,7 +1,8 @@
 """Query Result Lambda: the internal API's backend (ARCHITECTURE §4).
 
 ``POST /query/user|fail|tx`` with the normalised query as JSON →
-``200 {"items": [Record…], "next_cursor": …}``, or problem+json.
+``200 {"items": [Record…], "next_cursor": …}``; ``POST /query/stats`` →
+``200 {"stats": {…}}`` (ARCHITECTURE §3's funnel or daily series); or problem+json.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from query_service.domain.errors import (
     Problem,
     invalid,
 )
-from query_service.domain.queries import QueryKind, parse_query_body
+from query_service.domain.queries import QueryKind, StatsQuery, parse_query_body
 from query_service.lambdas.cursor_secret import read_cursor_secret
 from query_service.lambdas.resolver import Answer, Resolver, request_body
 from query_service.storage.dynamo import dynamodb_client
 from query_service.storage.repository import ReadRepository, StartKeyMismatch, StoredRecordError
+from query_service.storage.statistics import StatsRepository
 
 TIER: Tier = "query_result"
 THROTTLING_CODES = frozenset(
@@ -49,6 +51,12 @@ def _repository() -> ReadRepository:
 
 
 @cache
+def _stats() -> StatsRepository:
+    settings = app.settings()
+    return StatsRepository(dynamodb_client(settings, max_attempts=2), settings.stats_table_name)
+
+
+@cache
 def _codec() -> CursorCodec:
     settings = get_settings()
     return CursorCodec(settings.cursor_keys(read_cursor_secret(settings)))
@@ -63,6 +71,8 @@ def run_query(kind: str) -> Answer:
     query = parse_query_body(query_kind, request_body(app.current_event))
     if app.remaining() <= 0:  # the ECS handler has given up on this call: spare DynamoDB
         raise deadline_passed("record store")
+    if isinstance(query, StatsQuery):
+        return _statistics(query)
     start = _codec().decode(query.scope(), query.cursor) if query.cursor else None
     try:
         page = _repository().page(query, start)
@@ -85,6 +95,21 @@ def run_query(kind: str) -> Answer:
         {"items": [r.to_dict() for r in page.records], "next_cursor": next_cursor},
         metrics={"ItemsReturned": len(page.records)},
     )
+
+
+def _statistics(query: StatsQuery) -> Answer:
+    try:
+        if query.transaction_id is not None:
+            stats = _stats().transaction(query.transaction_id)
+        else:
+            stats = _stats().application(query.ap_id or "", query.normalised()["days"])
+    except ClientError as error:
+        raise _dynamodb_problem(error) from None
+    except BotoCoreError as error:
+        log.error("DynamoDB unreachable", exc_info=error)
+        raise Problem(UPSTREAM_UNAVAILABLE, "The record store could not be reached.") from None
+    log.info("query served", extra={"route": "/query/stats"})
+    return Answer(200, {"stats": stats})
 
 
 @app.get("/health")

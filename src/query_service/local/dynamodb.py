@@ -206,12 +206,23 @@ def wait_until_ready(
         raise DynamoDBLocalError(f"DynamoDB did not answer at {endpoint} within {timeout:.0f} s")
 
 
-def ensure_tables(client: DynamoDBClient, command_table: str, notification_table: str) -> None:
-    """Create both tables (storage/tables.py) unless they exist, and wait until active."""
-    from query_service.storage.tables import command_table_spec, notification_table_spec
+def ensure_tables(
+    client: DynamoDBClient, command_table: str, notification_table: str, stats_table: str
+) -> None:
+    """Create the tables (storage/tables.py) unless they exist, and wait until active."""
+    from query_service.storage.tables import (
+        command_table_spec,
+        notification_table_spec,
+        stats_table_spec,
+    )
 
     existing = set(client.list_tables()["TableNames"])
-    for spec in (command_table_spec(command_table), notification_table_spec(notification_table)):
+    specs = (
+        command_table_spec(command_table),
+        notification_table_spec(notification_table),
+        stats_table_spec(stats_table),
+    )
+    for spec in specs:
         if spec["TableName"] not in existing:
             client.create_table(**spec)
         client.get_waiter("table_exists").wait(

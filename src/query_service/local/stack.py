@@ -166,7 +166,12 @@ class LocalStack:
         from query_service.local.dynamodb import ensure_tables
 
         client, settings = self._client(endpoint)
-        ensure_tables(client, settings.command_table_name, settings.notification_table_name)
+        ensure_tables(
+            client,
+            settings.command_table_name,
+            settings.notification_table_name,
+            settings.stats_table_name,
+        )
 
     def _load_demo(self, endpoint: str) -> None:
         """Demo deliveries into command-records; return once the read side holds them all."""

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from query_service.domain.queries import FailQuery, Query, TxQuery, UserQuery
+from query_service.domain.queries import FailQuery, ListQuery, TxQuery, UserQuery
 from query_service.domain.records import MalformedRecord, Record
 from query_service.storage.dynamo import from_item, to_item
 from query_service.storage.tables import FAILURES_INDEX, TRANSACTION_INDEX
@@ -55,7 +55,7 @@ class _Plan:
     filter_values: dict[str, Any] = field(default_factory=dict)
 
 
-def _plan(query: Query) -> _Plan:
+def _plan(query: ListQuery) -> _Plan:
     if isinstance(query, UserQuery):
         names = {"#pk": "user_id"}
         values: dict[str, Any] = {":pk": {"S": query.user_id}}
@@ -110,7 +110,7 @@ class ReadRepository:
         self._client = client
         self._table = table_name
 
-    def page(self, query: Query, start: LastKey | None = None) -> Page:
+    def page(self, query: ListQuery, start: LastKey | None = None) -> Page:
         """One page of ``query``, resuming after ``start`` (a previous page's last_key)."""
         plan = _plan(query)
         if start is not None and set(start) != set(plan.key_names):

@@ -1,4 +1,4 @@
-"""The two tables, defined once.
+"""The three tables, defined once.
 
 These dicts are the single source of truth for the local stack (``create_table``) and
 are compared against ``infra/terraform`` by a drift test, so a key or index changed in one
@@ -11,6 +11,7 @@ from typing import Any
 
 COMMAND_TABLE = "command-records"
 NOTIFICATION_TABLE = "notification-records"
+STATS_TABLE = "delivery-stats"
 
 TRANSACTION_INDEX = "transaction_id-index"
 FAILURES_INDEX = "failures-index"
@@ -68,4 +69,19 @@ def notification_table_spec(name: str = NOTIFICATION_TABLE) -> dict[str, Any]:
             _index(FAILURES_INDEX, "failed_tx", "created_at"),
             _index(MARKETING_INDEX, "marketing_id", "created_at"),
         ],
+    }
+
+
+def stats_table_spec(name: str = STATS_TABLE) -> dict[str, Any]:
+    """``create_table`` arguments for the statistics read model (storage/statistics.py).
+
+    One item per counter shard, keyed by the scope and the shard (``tx#T#07``,
+    ``app#A#2026-12-01#07``): each shard is its own partition key, so a hot campaign's
+    counter writes spread over partitions, and a read is one BatchGetItem of known keys.
+    """
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
     }

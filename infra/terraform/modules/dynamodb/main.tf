@@ -1,4 +1,4 @@
-# The two tables of ARCHITECTURE §5. src/query_service/storage/tables.py defines the same
+# The tables of ARCHITECTURE §5 and the statistics read model (docs/capacity.md). src/query_service/storage/tables.py defines the same
 # tables for the local stack; tests/infra/test_table_drift.py fails on any difference in
 # keys, attribute types, indexes or stream view type.
 
@@ -97,6 +97,38 @@ resource "aws_dynamodb_table" "notification" {
     hash_key        = "marketing_id"
     range_key       = "created_at"
     projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+
+  tags = var.tags
+}
+
+# Statistics read model: counter items, one per (scope, shard), keyed "tx#T#07" or
+# "app#A#2026-12-01#07" (storage/statistics.py). Written by stream_processor in the same
+# transaction as the read item, read by query_result with BatchGetItem. Counter items expire
+# a grace period after the deliveries they count.
+resource "aws_dynamodb_table" "stats" {
+  name                        = var.stats_table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
   }
 
   point_in_time_recovery {

@@ -30,3 +30,13 @@ output "notification_query_index_arns" {
     "${aws_dynamodb_table.notification.arn}/index/failures-index",
   ]
 }
+
+output "stats_table_name" {
+  description = "Statistics table name."
+  value       = aws_dynamodb_table.stats.name
+}
+
+output "stats_table_arn" {
+  description = "Statistics table ARN."
+  value       = aws_dynamodb_table.stats.arn
+}

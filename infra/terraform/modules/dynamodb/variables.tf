@@ -8,6 +8,11 @@ variable "notification_table_name" {
   description = "Read-model table every query runs against, keyed user_id + sk."
 }
 
+variable "stats_table_name" {
+  type        = string
+  description = "Statistics read model: sharded delivery counters, keyed pk."
+}
+
 variable "kms_key_arn" {
   type        = string
   description = "Customer managed KMS key encrypting both tables."

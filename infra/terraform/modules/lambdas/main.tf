@@ -35,6 +35,7 @@ locals {
         ENVIRONMENT             = "production"
         NOTIFICATION_TABLE_NAME = var.notification_table_name
         COMMAND_TABLE_NAME      = var.command_table_name
+        STATS_TABLE_NAME        = var.stats_table_name
         # The HMAC keys of pagination cursors live in an SSM SecureString, read once per
         # execution environment. A new version changes this configuration, so Lambda
         # replaces the environments holding the old keys (docs/operations.md, rotation).
@@ -54,6 +55,7 @@ locals {
         ENVIRONMENT             = "production"
         NOTIFICATION_TABLE_NAME = var.notification_table_name
         COMMAND_TABLE_NAME      = var.command_table_name
+        STATS_TABLE_NAME        = var.stats_table_name
         LOG_LEVEL               = var.log_level
       }
     }
@@ -227,6 +229,12 @@ data "aws_iam_policy_document" "query_result" {
   }
 
   statement {
+    sid       = "ReadStatisticsCounters"
+    actions   = ["dynamodb:BatchGetItem"]
+    resources = [var.stats_table_arn]
+  }
+
+  statement {
     sid       = "DecryptTableThroughDynamoDB"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
@@ -260,6 +268,14 @@ data "aws_iam_policy_document" "stream_processor" {
     sid       = "ProjectIntoReadModel"
     actions   = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
     resources = [var.notification_table_arn]
+  }
+
+  # The counters move in one TransactWriteItems with the read item's put or delete; IAM
+  # authorises each of its items by its own action.
+  statement {
+    sid       = "CountIntoStatistics"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [var.stats_table_arn]
   }
 
   statement {

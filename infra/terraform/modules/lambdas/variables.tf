@@ -116,6 +116,18 @@ variable "cursor_secret_version" {
   nullable    = false
 }
 
+variable "stats_table_name" {
+  type        = string
+  description = "STATS_TABLE_NAME."
+  nullable    = false
+}
+
+variable "stats_table_arn" {
+  type        = string
+  description = "ARN of the statistics table (stream_processor writes it, query_result reads it)."
+  nullable    = false
+}
+
 variable "reserved_concurrency" {
   type        = map(number)
   description = "Reserved concurrent executions by function key (query_entry, query_result, stream_processor); a function not named is unreserved. Opt-in: a new account's concurrency quota (often 10) cannot give a reservation, and Lambda keeps 100 unreserved."

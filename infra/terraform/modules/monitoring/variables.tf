@@ -46,7 +46,7 @@ variable "stream_function_name" {
 
 variable "table_names" {
   type        = map(string)
-  description = "DynamoDB tables by role (command, notification); each gets a throttling alarm."
+  description = "DynamoDB tables by role (command, notification, stats); each gets a throttling alarm."
 }
 
 variable "dlq_name" {
