@@ -207,9 +207,13 @@ def wait_until_ready(
 
 
 def ensure_tables(
-    client: DynamoDBClient, command_table: str, notification_table: str, stats_table: str
+    client: DynamoDBClient,
+    command_table: str,
+    notification_table: str,
+    stats_table: str | None = None,
 ) -> None:
-    """Create the tables (storage/tables.py) unless they exist, and wait until active."""
+    """Create the tables (storage/tables.py) unless they exist, and wait until active
+    (the statistics table only when named)."""
     from query_service.storage.tables import (
         command_table_spec,
         notification_table_spec,
@@ -217,11 +221,9 @@ def ensure_tables(
     )
 
     existing = set(client.list_tables()["TableNames"])
-    specs = (
-        command_table_spec(command_table),
-        notification_table_spec(notification_table),
-        stats_table_spec(stats_table),
-    )
+    specs = [command_table_spec(command_table), notification_table_spec(notification_table)]
+    if stats_table:
+        specs.append(stats_table_spec(stats_table))
     for spec in specs:
         if spec["TableName"] not in existing:
             client.create_table(**spec)
