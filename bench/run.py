@@ -75,7 +75,7 @@ def local_stack(work: Path) -> Iterator[tuple[Ports, dict[str, int]]]:
         stack.stop(30)
 
 
-def run(plan: Plan, out: Path, package: bool) -> dict[str, Any]:
+def run(plan: Plan, out: Path, package: bool, ecs_before: Path | None = None) -> dict[str, Any]:
     from query_service.config import Settings
     from query_service.storage.dynamo import dynamodb_client
 
@@ -88,7 +88,7 @@ def run(plan: Plan, out: Path, package: bool) -> dict[str, Any]:
         "machine": machine(),
         "plan": {k: v for k, v in plan.__dict__.items()},
     }
-    bench = Bench(plan, work, _say, package=package)
+    bench = Bench(plan, work, _say, package=package, ecs_before=ecs_before)
     # What needs no stack first (building the zips is CPU work that must not overlap a
     # load run), then the stack's sections in the summary's order.
     for section in SECTIONS:
@@ -142,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-package", action="store_true", help="skip building the zips")
     parser.add_argument(
+        "--ecs-before",
+        type=Path,
+        metavar="SRC",
+        help="the src folder of an earlier version (e.g. from git archive): its ECS handler "
+        "is measured beside today's against the stub upstream",
+    )
+    parser.add_argument(
         "--publish",
         action="store_true",
         help="also copy the summary to bench/RESULTS.md and its plots to bench/plots/",
@@ -160,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     plan = Plan.quick() if args.quick else Plan()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = run(plan, args.out, package=not args.no_package)
+    ecs_before = args.ecs_before.resolve() if args.ecs_before else None
+    results = run(plan, args.out, package=not args.no_package, ecs_before=ecs_before)
     json_path = args.out / f"{results['timestamp']}.json"
     json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     _say(f"done in {results['wall_s']} s: {json_path}")

@@ -80,6 +80,7 @@ class Bench:
     say: Say
     package: bool = True
     stack_: Stack | None = None
+    ecs_before: Path | None = None  # the src folder of an earlier ECS handler, to compare
 
     @property
     def stack(self) -> Stack:

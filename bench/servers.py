@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from bench.section import REPO
 from query_service.local.processes import answers, die_with_parent, poll_until, stop
 from query_service.ports import HOST
 from tests.harness import free_port
@@ -35,25 +38,27 @@ def server(
         stop(process, timeout=15)
 
 
+# The environment the image gives the handler (the Dockerfile's ENV) and the task
+# definition's LOG_LEVEL default (infra/terraform/modules/ecs): the request log is on.
+IMAGE_ENV = {"LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def image_command() -> list[str]:
+    """The Dockerfile's CMD (its JSON form), as the ECS task runs it."""
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", "")
+    found = re.search(r"^CMD (\[.*\])\s*$", text, re.MULTILINE)
+    if found is None:
+        raise RuntimeError("the Dockerfile has no CMD in JSON form")
+    command: list[str] = json.loads(found.group(1))
+    return command
+
+
 def ecs_argv(port: int) -> list[str]:
-    """The ECS handler as the stack and the image run it."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "query_service.ecs.app:app",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    """The ECS handler as the image runs it (its CMD), on this machine's ``port``."""
+    argv = image_command()
+    argv[argv.index("--host") + 1] = HOST
+    argv[argv.index("--port") + 1] = str(port)
+    return [sys.executable, "-m", *argv]
 
 
 def floor_argv(mode: str, upstream: str, port: int) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.load import run_load, warm_up
 from bench.section import USER_BODY, Bench, Results, Section
-from bench.servers import server, stub_upstream
+from bench.servers import IMAGE_ENV, server, stub_upstream
 from query_service.ports import HOST
 from tests.harness import free_port
 
@@ -27,7 +27,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     ecs_report = workdir / "profile-ecs.txt"
     argv = [sys.executable, "-m", "bench.profile_tier", "ecs", "--port", str(port)]
     with stub_upstream(workdir) as (stub_url, _):
-        env = {"INTERNAL_API_URL": stub_url, "LOG_LEVEL": "WARNING"}
+        env = {"INTERNAL_API_URL": stub_url, **IMAGE_ENV}
         health = f"http://{HOST}:{port}/health"
         with server([*argv, "--output", str(ecs_report)], health, env, workdir / "profile.log"):
             url = f"http://{HOST}:{port}/query/user"
@@ -86,7 +86,8 @@ def top_frames(report: str, count: int = 12) -> list[str]:
 
 def render(profile: Results) -> list[str]:
     titles = {
-        "ecs": "the ECS handler forwarding to the stub upstream at c=10",
+        "ecs": "the ECS handler forwarding to the stub upstream at c=10 (request log on, "
+        "as the image runs it)",
         "query_result": "the Query Result Lambda's handler, one `/query/user` after another",
     }
     lines = []

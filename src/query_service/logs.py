@@ -113,4 +113,9 @@ def configure_logging(tier: str, level: str = "INFO", service: str = "query-serv
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").disabled = True
+    # Without a handler of its own or a parent's, uvicorn does not even build the line's
+    # arguments per request.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
+    access.disabled = True

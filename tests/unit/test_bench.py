@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from bench.sections.cold_start import heaviest_imports
 from bench.sections.profile import top_frames
 from bench.sections.scale import HOT_CAMPAIGN, HOT_USER, scale_records
 from bench.sections.tools import parse_ab
+from bench.servers import IMAGE_ENV, ecs_argv
 from bench.stats import Target, cdf_points, percentile, summarise
 
 
@@ -105,6 +107,7 @@ def _document(p99: float, import_ms: float, naive_ratio: float) -> dict[str, Any
         name: {"concurrency": 50, "cpu_percent": 50.0, "rss_mib": 60.0, **summarise([5.0], 0, 1)}
         for name in ("ecs_handler", "floor_aiohttp", "floor_httpx", "floor_naive")
     }
+    before = {**forward["ecs_handler"], "rounds_cpu_us": [900.0, 950.0]}
     ratios = {
         "ecs_over_floor": 0.8,
         "httpx_over_aiohttp": 0.3,
@@ -126,7 +129,14 @@ def _document(p99: float, import_ms: float, naive_ratio: float) -> dict[str, Any
         "floor": {
             "dynamodb": {"/query/user": summarise([2.0], 0, 1)},
             "internal_upstream": {"runs": forward, "ratios": ratios},
-            "stub_upstream": {"runs": forward, "ratios": ratios},
+            "stub_upstream": {
+                "runs": {**forward, "ecs_handler_before": before},
+                "ratios": {
+                    **ratios,
+                    "ecs_before_over_floor": 0.4,
+                    "ecs_before_cpu_over_floor": 2.9,
+                },
+            },
         },
         "scale": {
             "steps": [{"records": n, "load_s": 1.0, "user": query, "fail": query} for n in (1, 2)],
@@ -252,3 +262,21 @@ def test_an_ab_report_is_read_for_the_figures_the_summary_quotes() -> None:
         "p99_ms": 80,
     }
     assert parse_ab(AB_REPORT.replace("Non-2xx responses:      3\n", ""))["non_2xx"] == 0
+
+
+def test_the_ecs_handler_is_benchmarked_as_the_image_runs_it() -> None:
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    argv = ecs_argv(4321)
+    assert argv[1:3] == ["-m", "uvicorn"]
+    assert argv[argv.index("--port") + 1] == "4321"
+    for flag in ("query_service.ecs.app:app", "--timeout-graceful-shutdown"):
+        assert flag in argv and f'"{flag}"' in dockerfile
+    assert "--no-access-log" not in argv
+    assert IMAGE_ENV["LOG_LEVEL"] == "INFO"  # the request log on, as in production
+    assert all(f"{k}={v}" in dockerfile for k, v in IMAGE_ENV.items() if k != "LOG_LEVEL")
+
+
+def test_an_earlier_handler_measured_beside_todays_is_in_the_floor_table() -> None:
+    markdown = render_markdown(_document(80.0, 100.0, 1.6), None, [])
+    assert "ECS handler, the version given by --ecs-before" in markdown
+    assert "/ floor 0.40x, CPU µs per request over the floor's 2.90x" in markdown

@@ -27,8 +27,8 @@ class Platform(StrEnum):
     WEBPUSH = "WEBPUSH"
 
 
-# Lookups by value: calling the enum (``Status(value)``) costs several times more, and the
-# ECS handler checks every record of every answer (make bench, profile section).
+# Lookups by value: calling the enum (``Status(value)``) costs several times more, and
+# every record read or projected is checked.
 _STATUSES: dict[str, Status] = {s.value: s for s in Status}
 _PLATFORMS: dict[str, Platform] = {p.value: p for p in Platform}
 
@@ -59,7 +59,7 @@ def _identifier(data: Mapping[str, Any], name: str, *, optional: bool = False) -
     value = data.get(name)
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not IDENTIFIER_RE.match(value):
+    if not isinstance(value, str) or not IDENTIFIER_RE.fullmatch(value):
         raise MalformedRecord(name, "missing or not an identifier")
     return value
 
@@ -125,18 +125,6 @@ class Record:
     def from_mapping(cls, data: Mapping[str, Any]) -> Record:
         """Check and convert; raises MalformedRecord naming the first bad field."""
         return cls(**_checked_fields(data))
-
-    @staticmethod
-    def checked_dict(data: Mapping[str, Any]) -> dict[str, Any]:
-        """``from_mapping(data).to_dict()``, without building the Record in between.
-
-        The ECS handler checks every record of every answer it relays; the Record itself
-        was the larger part of that cost (make bench, profile section).
-        """
-        fields = _checked_fields(data)
-        fields["status"] = fields["status"].value
-        fields["platform"] = fields["platform"].value
-        return fields
 
     def to_dict(self) -> dict[str, Any]:
         return {

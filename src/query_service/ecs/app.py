@@ -85,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Push-notification record queries (ECS handler).",
         redoc_url=None,
         lifespan=lifespan,
+        # No OpenTelemetry here (metrics are EMF, logs JSON on stdout): FastAPI's own would
+        # look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     endpoints = {path: QueryEndpoint(route, app.state) for path, route in QUERY_ROUTES.items()}
     add_problem_handlers(app)

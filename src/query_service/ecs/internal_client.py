@@ -26,8 +26,8 @@ from query_service.domain.errors import (
     Problem,
 )
 from query_service.domain.queries import Query
-from query_service.domain.records import MalformedRecord, Record
 from query_service.domain.statistics import checked_stats
+from query_service.ecs.page import parse_page
 from query_service.ecs.signing import SigV4Signer
 from query_service.resilience import Outcome, outcome_of_status
 from query_service.upstream import Attempted, ErrorTable, Failure, UpstreamClient, json_body
@@ -68,20 +68,15 @@ def _relayed(status: int, body: dict[str, Any], retry_after: str | None) -> Prob
 
 
 def _parse_result(raw: bytes) -> Page:
-    """The internal API's success body, checked record by record (or the statistics,
-    field by field); ValueError if garbage."""
-    data = orjson.loads(raw)
-    if isinstance(data, dict) and "stats" in data:
-        return [], None, checked_stats(data["stats"])
-    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-        raise ValueError("success body without an items list")
-    cursor = data.get("next_cursor")
-    if cursor is not None and not isinstance(cursor, str):
-        raise ValueError("next_cursor is not a string")
+    """The internal API's success body: a page of records, checked in one pass
+    (``ecs.page``), or else the statistics, field by field; ValueError if garbage."""
     try:
-        records = [Record.checked_dict(item) for item in data["items"]]
-    except (MalformedRecord, AttributeError, TypeError) as exc:
-        raise ValueError(f"record malformed: {exc}") from exc
+        records, cursor = parse_page(raw)
+    except ValueError:
+        data = orjson.loads(raw)
+        if isinstance(data, dict) and "stats" in data:
+            return [], None, checked_stats(data["stats"])
+        raise
     return records, cursor, None
 
 

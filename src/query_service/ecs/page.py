@@ -1,0 +1,70 @@
+"""The internal API's success body, parsed and checked in one pass by a compiled validator.
+
+The ECS handler checks every record of every page it relays. Done in Python
+(``Record.from_mapping`` on each item of ``orjson.loads``), that check was the handler's
+largest own cost per request after FastAPI's routing (make bench, profile section);
+pydantic-core reads the JSON and checks each field in one pass. The rules are the
+domain's Record rules, and ``tests/unit/test_page.py`` holds the two to the same answers
+on generated pages, valid and not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import SchemaValidator, ValidationError, core_schema
+
+from query_service.domain.records import IDENTIFIER_PATTERN, MAX_EPOCH_MS, Platform, Status
+
+_IDENTIFIER = core_schema.str_schema(pattern=IDENTIFIER_PATTERN, strict=True)
+_TEXT = core_schema.str_schema(strict=True)
+
+
+def _required(schema: core_schema.CoreSchema) -> core_schema.TypedDictField:
+    return core_schema.typed_dict_field(schema, required=True)
+
+
+def _optional(schema: core_schema.CoreSchema) -> core_schema.TypedDictField:
+    """Absent or null is None."""
+    nullable = core_schema.nullable_schema(schema)
+    return core_schema.typed_dict_field(
+        core_schema.with_default_schema(nullable, default=None), required=False
+    )
+
+
+# Field by field as Record has them, in its order (the order of the answer's keys); any
+# other key of an item is dropped, as Record.from_mapping drops it.
+RECORD = core_schema.typed_dict_schema(
+    {
+        "transaction_id": _required(_IDENTIFIER),
+        "user_id": _required(_IDENTIFIER),
+        "created_at": _required(core_schema.int_schema(ge=0, le=MAX_EPOCH_MS, strict=True)),
+        "status": _required(core_schema.literal_schema([s.value for s in Status])),
+        "platform": _required(core_schema.literal_schema([p.value for p in Platform])),
+        "notification_title": _required(_TEXT),
+        "ap_id": _optional(_IDENTIFIER),
+        "marketing_id": _optional(_TEXT),
+        "error_msg": _optional(_TEXT),
+    },
+    extra_behavior="ignore",
+)
+PAGE = SchemaValidator(
+    core_schema.typed_dict_schema(
+        {
+            "items": _required(core_schema.list_schema(RECORD, strict=True)),
+            "next_cursor": _optional(_TEXT),
+        },
+        extra_behavior="ignore",
+    )
+)
+
+
+def parse_page(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
+    """The records and next cursor of a success body; ValueError naming the first fault."""
+    try:
+        page = PAGE.validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ValueError(f"{where}: {first['msg']}") from None
+    return page["items"], page["next_cursor"]

@@ -1,0 +1,120 @@
+"""The ECS handler's compiled page check gives the domain's Record answers, page by page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from query_service.domain.records import MalformedRecord, Record
+from query_service.ecs.page import parse_page
+from tests.support import record
+
+
+def reference(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
+    """The page checked the domain's way: decoded, then each item through Record."""
+    data = orjson.loads(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise ValueError("success body without an items list")
+    cursor = data.get("next_cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise ValueError("next_cursor is not a string")
+    try:
+        return [Record.from_mapping(item).to_dict() for item in data["items"]], cursor
+    except (MalformedRecord, AttributeError, TypeError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+IDENTIFIERS = st.one_of(
+    st.sampled_from(["", "a" * 128, "a" * 129, "has space", "é", "a/b", "u:1@x-y.z"]),
+    st.text(st.sampled_from("aZ9_.:@-"), min_size=1, max_size=6),
+    st.text(st.sampled_from("aZ9_.:@- \n/"), min_size=1, max_size=6),
+    st.text(st.sampled_from("aZ9_.:@-"), min_size=1, max_size=6).map(lambda s: s + "\n"),
+)
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+FIELD_VALUES = {
+    "transaction_id": st.one_of(IDENTIFIERS, JSON_SCALARS),
+    "user_id": IDENTIFIERS,
+    "created_at": st.one_of(
+        st.integers(min_value=-5, max_value=10**13 + 5),
+        st.sampled_from([0, 9_999_999_999_999, 10**13, 1.0, 1.5, True, "1"]),
+        JSON_SCALARS,
+    ),
+    "status": st.one_of(st.sampled_from(["SENT", "DELIVERED", "FAILED", "sent", ""]), JSON_SCALARS),
+    "platform": st.one_of(st.sampled_from(["IOS", "ANDROID", "WEBPUSH", "ios"]), JSON_SCALARS),
+    "notification_title": st.one_of(st.text(max_size=30), JSON_SCALARS),
+    "ap_id": st.one_of(IDENTIFIERS, JSON_SCALARS),
+    "marketing_id": st.one_of(st.text(max_size=10), JSON_SCALARS),
+    "error_msg": st.one_of(st.text(max_size=10), JSON_SCALARS),
+}
+
+
+@st.composite
+def items(draw: st.DrawFn) -> Any:
+    """A record with some fields changed, dropped or added; now and then not an object."""
+    if draw(st.integers(0, 30)) == 0:
+        return draw(st.one_of(JSON_SCALARS, st.lists(JSON_SCALARS, max_size=2)))
+    item: dict[str, Any] = record()
+    for name in draw(st.sets(st.sampled_from(sorted(FIELD_VALUES)), min_size=1, max_size=2)):
+        item[name] = draw(FIELD_VALUES[name])
+    if draw(st.integers(0, 4)) == 0:
+        item.pop(draw(st.sampled_from(sorted(FIELD_VALUES))))
+    if draw(st.integers(0, 2)) == 0:
+        item[draw(st.text(max_size=8))] = draw(JSON_SCALARS)
+    return item
+
+
+@st.composite
+def pages(draw: st.DrawFn) -> bytes:
+    page: Any = {"items": draw(st.lists(items(), max_size=3))}
+    cursor = draw(st.one_of(st.none(), st.text(max_size=10), JSON_SCALARS))
+    if draw(st.booleans()):
+        page["next_cursor"] = cursor
+    if draw(st.integers(0, 20)) == 0:
+        page = draw(st.one_of(JSON_SCALARS, st.just({"items": cursor})))
+    return orjson.dumps(page)
+
+
+def outcome(parse: Any, raw: bytes) -> Any:
+    try:
+        records, cursor = parse(raw)
+    except ValueError:
+        return "refused"
+    return [list(r.items()) for r in records], cursor  # key order too: it is the answer's
+
+
+@settings(max_examples=300, deadline=None)
+@given(pages())
+def test_the_compiled_check_accepts_and_refuses_what_record_does(raw: bytes) -> None:
+    assert outcome(parse_page, raw) == outcome(reference, raw)
+
+
+def test_a_good_page_keeps_its_records_and_cursor() -> None:
+    raw = orjson.dumps({"items": [record(), record(user_id="u2")], "next_cursor": "a.b"})
+    records, cursor = parse_page(raw)
+    assert records == [record(), record(user_id="u2")]
+    assert cursor == "a.b"
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (b"not json", "body"),
+        (b"[]", "body"),
+        (b'{"next_cursor": null}', "items"),
+        (orjson.dumps({"items": [record(status="LOST")]}), "items.0.status"),
+        (orjson.dumps({"items": [record(user_id="trailing\n")]}), "items.0.user_id"),
+    ],
+)
+def test_a_refusal_names_the_first_bad_place(raw: bytes, where: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{where}: "):
+        parse_page(raw)
