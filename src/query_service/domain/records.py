@@ -42,19 +42,6 @@ class MalformedRecord(ValueError):
         self.reason = reason
 
 
-RECORD_FIELDS = (
-    "transaction_id",
-    "user_id",
-    "created_at",
-    "status",
-    "platform",
-    "notification_title",
-    "ap_id",
-    "marketing_id",
-    "error_msg",
-)
-
-
 def _identifier(data: Mapping[str, Any], name: str, *, optional: bool = False) -> str | None:
     value = data.get(name)
     if value is None and optional:

@@ -22,7 +22,7 @@ def drain_on_sigterm(state: State) -> Callable[[], None]:
     function returned puts uvicorn's handler back.
     """
     if threading.current_thread() is not threading.main_thread():
-        return lambda: None  # signals belong to the main thread (tests run apps elsewhere)
+        return lambda: None  # only the main thread may install a signal handler
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:

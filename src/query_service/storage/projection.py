@@ -12,9 +12,6 @@ from typing import Any
 
 from query_service.domain.records import Record, Status, epoch_ms
 
-# Only on the write side: delivery secrets and the message body.
-WRITE_ONLY_FIELDS = frozenset({"device_token", "payload"})
-
 
 def sort_key(created_at: int, transaction_id: str) -> str:
     """Newest-first ordering by time, unique per delivery even within one millisecond."""
