@@ -7,6 +7,17 @@ the ECS handler's web stack, which no Lambda imports. Of the project's own code 
 holds the modules its handler imports. Zips are deterministic: the same inputs give the
 same bytes, so Terraform's ``source_code_hash`` changes only when the code does.
 
+Every ``.py`` in a zip comes with its bytecode, compiled by an interpreter of the runtime's
+Python (``--python-version``): Lambda unpacks the zip into a read-only directory, so without
+it every cold start compiles each module it imports from the zip, and cannot keep the
+result. The bytecode is *checked-hash* (PEP 552): each ``.pyc`` records a hash of its
+source, which the interpreter compares on import, so a source changed after the build (the
+console's editor, a hand-patched zip) is compiled afresh instead of running stale code, and
+an interpreter of another version passes the cache over by its name and magic number.
+Timestamp bytecode would not survive the zip (Lambda does not keep the build's mtimes), and
+unchecked-hash bytecode would run a stale cache silently; checking costs a read and a hash
+of each imported source per cold start.
+
 ``--python-version`` and ``--platform`` exist so that a test can build the same zips for
 the interpreter running it and import the handlers from them.
 """
@@ -15,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import glob
 import os
 import shutil
 import subprocess
@@ -51,6 +63,19 @@ FORBIDDEN_TOP_LEVEL = ("boto3", "botocore", "s3transfer", "aws_lambda_powertools
 DEFAULT_PYTHON = "3.12"
 DEFAULT_PLATFORM = "x86_64-manylinux2014"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Run by the interpreter that compiles: argv[1] is the tree, stdin the sources in it.
+_COMPILE = """
+import py_compile, sys
+root = sys.argv[1]
+for relative in sys.stdin.read().splitlines():
+    py_compile.compile(
+        f"{root}/{relative}",
+        dfile=relative,
+        doraise=True,
+        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+    )
+"""
+_VERSION = "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.cache_tag)"
 
 
 def find_uv() -> str:
@@ -58,6 +83,62 @@ def find_uv() -> str:
         if candidate and Path(candidate).is_file():
             return candidate
     raise SystemExit("uv not found: run `make package`, which installs it")
+
+
+def _probe(python: str) -> tuple[str, str] | None:
+    """``(major.minor, cache tag)`` of the interpreter at ``python``, None if it does not run."""
+    try:
+        done = subprocess.run(  # noqa: S603 - an interpreter we were given or found
+            [python, "-I", "-c", _VERSION], capture_output=True, text=True, timeout=60
+        )
+    except OSError:
+        return None
+    version, _, tag = done.stdout.strip().partition(" ")
+    return (version, tag) if done.returncode == 0 and tag else None
+
+
+def find_python(version: str, given: str | None, uv: str) -> tuple[str, str]:
+    """An interpreter of ``version`` to compile the bytecode with, and its cache tag.
+
+    The one given (``--compile-python`` or ``LAMBDA_PYTHON``), else this one if it is that
+    version, else ``python<version>`` on the PATH, pyenv's, or one uv knows.
+    """
+    for candidate in [given] if given else _candidates(version, uv):
+        probed = _probe(candidate) if candidate else None
+        if probed and probed[0] == version:
+            return candidate, probed[1]
+    raise SystemExit(
+        f"no python{version} to compile the zips' bytecode with (Lambda's runtime would "
+        "ignore any other version's): install one, or name it with --compile-python"
+    )
+
+
+def _candidates(version: str, uv: str) -> Iterator[str | None]:
+    yield sys.executable
+    yield shutil.which(f"python{version}")
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    yield from sorted(glob.glob(f"{pyenv}/{version}.*/bin/python{version}"), reverse=True)
+    found = subprocess.run(  # noqa: S603 - fixed argv
+        [uv, "python", "find", "--no-project", version],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
+    yield found.stdout.strip()
+
+
+def compile_bytecode(python: str, root: Path) -> None:
+    """Checked-hash bytecode beside every ``.py`` under ``root``, by ``python``."""
+    sources = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py"))
+    subprocess.run(  # noqa: S603 - fixed argv
+        [python, "-I", "-c", _COMPILE, str(root)],
+        input="\n".join(sources),
+        text=True,
+        check=True,
+        # Constants such as frozensets are marshalled in hash order: fix the seed.
+        env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
+    )
 
 
 def requirements(uv: str) -> str:
@@ -148,9 +229,12 @@ def project_files(handler: str) -> list[Path]:
 def _dependency_files(site: Path) -> Iterator[tuple[str, Path]]:
     for path in sorted(site.rglob("*")):
         relative = path.relative_to(site)
-        skipped = "__pycache__" in relative.parts or relative.parts[0] in {"bin", ".lock"}
-        if path.is_file() and not skipped:  # bin/: console scripts; .lock: uv's own
-            yield relative.as_posix(), path
+        if path.is_file() and relative.parts[0] not in {"bin", ".lock"}:
+            yield relative.as_posix(), path  # bin/: console scripts; .lock: uv's own
+
+
+def _with_bytecode(relative: Path, tag: str) -> list[Path]:
+    return [relative, relative.parent / "__pycache__" / f"{relative.stem}.{tag}.pyc"]
 
 
 def write_zip(target: Path, entries: Iterable[tuple[str, Path]]) -> None:
@@ -163,17 +247,26 @@ def write_zip(target: Path, entries: Iterable[tuple[str, Path]]) -> None:
             archive.writestr(info, path.read_bytes(), compresslevel=9)
 
 
-def build(out: Path, python: str, platform: str, uv: str) -> dict[str, Path]:
+def build(
+    out: Path, python: str, platform: str, uv: str, compile_python: str | None = None
+) -> dict[str, Path]:
+    compiler, tag = find_python(python, compile_python, uv)
     out.mkdir(parents=True, exist_ok=True)
     zips: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        site = Path(tmp) / "site"
+        site, code = Path(tmp) / "site", Path(tmp) / "code"
         install(uv, requirements(uv), site, python, platform)
+        own = {h: [f.relative_to(SRC) for f in project_files(h)] for h in FUNCTIONS.values()}
+        for relative in {r for files in own.values() for r in files}:
+            (code / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(SRC / relative, code / relative)
+        compile_bytecode(compiler, site)
+        compile_bytecode(compiler, code)
         dependencies = list(_dependency_files(site))
         for function, handler in FUNCTIONS.items():
-            code = [(f.relative_to(SRC).as_posix(), f) for f in project_files(handler)]
+            files = [f for relative in own[handler] for f in _with_bytecode(relative, tag)]
             target = out / f"{function}.zip"
-            write_zip(target, [*dependencies, *code])
+            write_zip(target, [*dependencies, *((f.as_posix(), code / f) for f in files)])
             zips[function] = target
     return zips
 
@@ -188,8 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "dist", help="default: dist/")
     parser.add_argument("--python-version", default=DEFAULT_PYTHON, help="default: %(default)s")
     parser.add_argument("--platform", default=DEFAULT_PLATFORM, help="default: %(default)s")
+    parser.add_argument(
+        "--compile-python",
+        default=os.environ.get("LAMBDA_PYTHON"),
+        help="an interpreter of --python-version to compile the bytecode with "
+        "(default: $LAMBDA_PYTHON, else one found on this machine)",
+    )
     args = parser.parse_args(argv)
-    zips = build(args.out, args.python_version, args.platform, find_uv())
+    zips = build(args.out, args.python_version, args.platform, find_uv(), args.compile_python)
     print(f"Lambda packages for python{args.python_version} on {args.platform}:")
     shown = {p: str(p.relative_to(REPO) if p.is_relative_to(REPO) else p) for p in zips.values()}
     width = max(len(name) for name in shown.values())

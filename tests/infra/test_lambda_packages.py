@@ -1,5 +1,6 @@
 """`make package`: three zips for python3.12 on manylinux x86_64 without boto3 and
-Powertools, and each one's handler imports and answers from the zip alone.
+Powertools, with checked-hash bytecode for 3.12 beside every source, and each one's handler
+imports from its bytecode and answers from the zip alone.
 
 The zips Lambda gets hold CPython 3.12 binaries, which this suite's interpreter may not
 load. So the handlers are run from zips the same tool builds for the running interpreter
@@ -11,12 +12,14 @@ the import there.
 
 from __future__ import annotations
 
+import _imp
 import json
 import platform
 import re
 import sys
 import tomllib
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,9 @@ ECS_ONLY = (
 )
 NATIVE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 NATIVE_PLATFORM = f"{platform.machine()}-manylinux2014"
+# CPython 3.12's importlib MAGIC_NUMBER (3531): a cache with any other is never loaded.
+MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
+CHECKED_HASH = 0b11  # PEP 552 flags: hash-based, and the source's hash checked on import
 
 
 def locked(name: str) -> str:
@@ -117,6 +123,30 @@ def test_production_zip(production: tuple[Path, str], function: str) -> None:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_production_zip_has_checked_bytecode_for_python312(
+    production: tuple[Path, str], function: str
+) -> None:
+    """Lambda's directory is read-only: a source without usable bytecode is compiled on
+    every cold start, and a cache of the wrong version or state is silently passed over."""
+    with zipfile.ZipFile(production[0] / f"{function}.zip") as archive:
+        names = set(archive.namelist())
+        sources = sorted(n for n in names if n.endswith(".py"))
+        expected = {_cached(source, "cpython-312") for source in sources}
+        assert {n for n in names if n.endswith(".pyc")} == expected
+        key = int.from_bytes(MAGIC_312, "little")  # the source hash is keyed by the magic
+        for source in sources:
+            header = archive.read(_cached(source, "cpython-312"))[:16]
+            assert header[:4] == MAGIC_312, source
+            assert int.from_bytes(header[4:8], "little") == CHECKED_HASH, source
+            assert header[8:] == _imp.source_hash(key, archive.read(source)), source
+
+
+def _cached(source: str, tag: str) -> str:
+    folder, _, name = source.rpartition("/")
+    return f"{folder}/__pycache__/{name.removesuffix('.py')}.{tag}.pyc".lstrip("/")
+
+
 def _invalid_user_query(resource: str) -> dict[str, Any]:
     return apigw_event("POST", "/query/user", '{"user_id": ""}', resource=resource)
 
@@ -150,7 +180,20 @@ EVENTS = {
     "stream_processor": _change_without_new_image(),
 }
 
-CHILD = """
+# What the interpreter compiles from source because it found no bytecode it may use.
+RECORD_COMPILES = """
+import importlib.machinery
+compiled = []
+_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+def _recording(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return _source_to_code(self, data, path, *args, **kwargs)
+importlib.machinery.SourceFileLoader.source_to_code = _recording
+"""
+
+CHILD = (
+    RECORD_COMPILES
+    + """
 import importlib, json, sys
 zip_dir, runtime_dir, module, event = sys.argv[1:5]
 sys.path[:0] = [zip_dir, runtime_dir]
@@ -176,26 +219,44 @@ origins = {
     for name in ("pydantic_core", "orjson", "urllib3", "boto3", "aws_lambda_powertools")
     if name in sys.modules
 }
-print(json.dumps({"result": result, "origins": origins}))
+print(json.dumps({"result": result, "origins": origins, "compiled": compiled}))
 """
+)
+
+
+def unpack_read_only(archive: Path, target: Path) -> None:
+    """As Lambda has it in /var/task: nothing there can be written, caches included."""
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(target)
+    for path in [*target.rglob("*"), target]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+@pytest.fixture
+def task_dir(tmp_path: Path) -> Iterator[Path]:
+    target = tmp_path / "task"
+    yield target
+    for path in [target, *target.rglob("*")] if target.exists() else []:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # so that pytest can delete it
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_handler_runs_from_its_zip_and_the_runtime_alone(
-    native: Path, runtime: Path, tmp_path: Path, function: str
+    native: Path, runtime: Path, task_dir: Path, function: str
 ) -> None:
-    with zipfile.ZipFile(native / f"{function}.zip") as archive:
-        archive.extractall(tmp_path)
+    unpack_read_only(native / f"{function}.zip", task_dir)
     module = f"query_service.lambdas.{function}"
     # -I -S: no site-packages, no PYTHONPATH, no current directory: only the stdlib.
+    # -B: no bytecode written (PYTHONDONTWRITEBYTECODE, which -I would ignore).
     result = run(
         [
             sys.executable,
             "-I",
             "-S",
+            "-B",
             "-c",
             CHILD,
-            str(tmp_path),
+            str(task_dir),
             str(runtime),
             module,
             json.dumps(EVENTS[function]),
@@ -206,7 +267,9 @@ def test_handler_runs_from_its_zip_and_the_runtime_alone(
     output = json.loads(result.stdout.strip().splitlines()[-1])
     for name in ("pydantic_core", "orjson", "urllib3"):
         if name in output["origins"]:
-            assert output["origins"][name].startswith(str(tmp_path)), name
+            assert output["origins"][name].startswith(str(task_dir)), name
+    # Every module of the zip came from the bytecode shipped beside it.
+    assert [p for p in output["compiled"] if p.startswith(str(task_dir))] == []
     for name in ("boto3", "aws_lambda_powertools"):
         if name in output["origins"]:
             assert output["origins"][name].startswith(str(runtime)), name
@@ -218,3 +281,26 @@ def test_handler_runs_from_its_zip_and_the_runtime_alone(
         assert answer["statusCode"] == 400
         body = json.loads(answer["body"])
         assert body["errors"][0]["field"] == "user_id"
+
+
+STALE_CHILD = (
+    RECORD_COMPILES
+    + """
+import sys
+sys.path.insert(0, sys.argv[1])
+import query_service.lambdas
+print(query_service.lambdas.EDITED, compiled == [query_service.lambdas.__file__])
+"""
+)
+
+
+def test_a_source_edited_after_the_build_runs_as_edited(native: Path, task_dir: Path) -> None:
+    """Checked-hash bytecode: a source changed in place (Lambda's console editor) is
+    compiled afresh, never shadowed by the stale cache beside it."""
+    unpack_read_only(native / "query_result.zip", task_dir)
+    edited = task_dir / "query_service" / "lambdas" / "__init__.py"
+    edited.chmod(0o644)
+    edited.write_text(edited.read_text() + "EDITED = 'after the build'\n")
+    result = run([sys.executable, "-I", "-S", "-B", "-c", STALE_CHILD, str(task_dir)], 60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["after", "the", "build", "True"]
