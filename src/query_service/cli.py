@@ -177,9 +177,11 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from query_service.config import Settings
+    from query_service.config import get_settings
     from query_service.local.commands import NotProjected
     from query_service.local.simulate import Plan, simulate
     from query_service.storage.dynamo import dynamodb_client
@@ -187,7 +189,7 @@ def _simulate(args: argparse.Namespace) -> int:
     endpoint = args.dynamodb_endpoint or os.environ.get(
         "DYNAMODB_ENDPOINT_URL", DEFAULT_PORTS.url("dynamodb")
     )
-    settings = Settings(dynamodb_endpoint_url=endpoint)
+    settings = replace(get_settings(), dynamodb_endpoint_url=endpoint)
     plan = Plan(args.users, args.transactions, args.failure_rate, args.seed)
     try:
         simulate(

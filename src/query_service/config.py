@@ -2,24 +2,32 @@
 
 Every setting has a default that works on a laptop; ``check_production`` is what stops a
 production task from starting with a laptop's settings.
+
+A frozen dataclass read from ``os.environ``, not a pydantic-settings class: every tier
+reads it, the Lambdas at cold start, where pydantic-settings (with pydantic, python-dotenv
+and asyncio behind it) cost about 80 ms for fourteen strings, one number and three
+choices. Those conversions are written out below, each failure naming its variable.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
-
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from query_service.ports import DEFAULT_PORTS
 
 Tier = Literal["query_entry", "ecs_handler", "query_result", "stream_processor", "local"]
+Environment = Literal["development", "test", "production"]
+InternalApiAuth = Literal["none", "iam"]
 
 # Lambda tiers answer API Gateway, whose integration gives up at 29 s; the ECS handler is
 # behind the Lambda and gets the brief's 30 s.
 DEFAULT_TIMEOUTS: dict[str, float] = {"ecs_handler": 30.0, "query_entry": 10.0}
+MAX_REQUEST_TIMEOUT = 900.0
 LOCAL_CURSOR_SECRET = "local-development-cursor-secret-not-for-production"  # noqa: S105
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "[::1]"}  # noqa: S104
 
@@ -28,14 +36,15 @@ class ConfigError(RuntimeError):
     """A setting that must not be used; the message names the variable."""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """The settings of every tier; ``from_environ`` reads them, by upper-case name."""
 
-    environment: Literal["development", "test", "production"] = "development"
+    environment: Environment = "development"
     service_name: str = "query-service"
     internal_api_url: str = DEFAULT_PORTS.url("internal")
-    internal_api_auth: Literal["none", "iam"] = "none"
-    request_timeout: float | None = Field(default=None, gt=0, le=900)
+    internal_api_auth: InternalApiAuth = "none"
+    request_timeout: float | None = None  # seconds, 0 < t <= 900
     ecs_handler_url: str | None = None
     eks_handler_url: str | None = None
     aws_default_region: str = "ap-southeast-1"
@@ -44,7 +53,7 @@ class Settings(BaseSettings):
     command_table_name: str = "command-records"
     stats_table_name: str = "delivery-stats"
     # Comma-separated; the first signs new cursors, every one verifies (rotation).
-    cursor_secret: SecretStr | None = None
+    cursor_secret: str | None = field(default=None, repr=False)
     # On AWS the keys live in this SSM SecureString instead (read once per environment).
     cursor_secret_parameter: str | None = None
     log_level: str = "INFO"
@@ -54,6 +63,28 @@ class Settings(BaseSettings):
     console_alb_arn: str | None = None
     console_alb_key_url: str = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
 
+    def __post_init__(self) -> None:
+        _check_choice("ENVIRONMENT", self.environment, get_args(Environment))
+        _check_choice("INTERNAL_API_AUTH", self.internal_api_auth, get_args(InternalApiAuth))
+        timeout = self.request_timeout
+        if timeout is not None and not 0 < timeout <= MAX_REQUEST_TIMEOUT:
+            raise ConfigError(
+                f"REQUEST_TIMEOUT={timeout} is out of range: seconds, "
+                f"more than 0 and at most {MAX_REQUEST_TIMEOUT:g}"
+            )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings ``environ`` (default: this process's environment) gives.
+
+        Names match case-insensitively; a variable not set keeps its default.
+        """
+        given = {k.lower(): v for k, v in (os.environ if environ is None else environ).items()}
+        values: dict[str, object] = {f.name: given[f.name] for f in fields(cls) if f.name in given}
+        if "request_timeout" in values:
+            values["request_timeout"] = _seconds(given["request_timeout"])
+        return cls(**values)  # type: ignore[arg-type]  # choices are checked on init
+
     def timeout_for(self, tier: str) -> float:
         if self.request_timeout is not None:
             return self.request_timeout
@@ -61,7 +92,7 @@ class Settings(BaseSettings):
 
     def cursor_keys(self, secret: str | None = None) -> list[bytes]:
         """The keys of ``secret`` (the parameter's value), else of CURSOR_SECRET."""
-        raw = secret or (self.cursor_secret.get_secret_value() if self.cursor_secret else "")
+        raw = secret or self.cursor_secret or ""
         keys = [k.strip().encode() for k in raw.split(",") if k.strip()]
         return keys or [LOCAL_CURSOR_SECRET.encode()]
 
@@ -97,6 +128,18 @@ class Settings(BaseSettings):
             )
 
 
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"REQUEST_TIMEOUT={text!r} is not a number of seconds") from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_environ()

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from query_service.config import ConfigError, Settings
+from query_service.config import ConfigError, Settings, get_settings
 
 
 def prod(**values: object) -> Settings:
@@ -66,3 +68,53 @@ def test_eks_handler_url_is_still_understood() -> None:
 def test_cursor_secret_lists_rotation_keys() -> None:
     settings = Settings(cursor_secret="new-key-0123456789, old-key-0123456789")
     assert settings.cursor_keys() == [b"new-key-0123456789", b"old-key-0123456789"]
+
+
+def test_settings_come_from_the_environment_by_name() -> None:
+    settings = Settings.from_environ(
+        {
+            "ENVIRONMENT": "production",
+            "Internal_Api_Url": "https://abc.execute-api.ap-southeast-1.amazonaws.com/v1",
+            "REQUEST_TIMEOUT": "2.5",
+            "CURSOR_SECRET": "key-0123456789",
+            "NOTIFICATION_TABLE_NAME": "records-test",
+            "UNRELATED": "ignored",
+        }
+    )
+    assert settings.environment == "production"
+    assert settings.internal_api_url.startswith("https://abc.")
+    assert settings.timeout_for("ecs_handler") == 2.5
+    assert settings.cursor_keys() == [b"key-0123456789"]
+    assert settings.notification_table_name == "records-test"
+    assert settings.command_table_name == "command-records"  # not set: the default
+    assert Settings.from_environ({}) == Settings()
+
+
+def test_get_settings_reads_this_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().log_level == "DEBUG"
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"REQUEST_TIMEOUT": "soon"}, "REQUEST_TIMEOUT='soon' is not a number"),
+        ({"REQUEST_TIMEOUT": ""}, "REQUEST_TIMEOUT='' is not a number"),
+        ({"REQUEST_TIMEOUT": "0"}, "REQUEST_TIMEOUT=0.0 is out of range"),
+        ({"REQUEST_TIMEOUT": "901"}, "REQUEST_TIMEOUT=901.0 is out of range"),
+        ({"REQUEST_TIMEOUT": "nan"}, "REQUEST_TIMEOUT=nan is out of range"),
+        ({"ENVIRONMENT": "prod"}, "ENVIRONMENT='prod' is not one of development, test, production"),
+        ({"INTERNAL_API_AUTH": "sigv4"}, "INTERNAL_API_AUTH='sigv4' is not one of none, iam"),
+    ],
+)
+def test_a_bad_setting_is_refused_by_name(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_environ(environ)
+
+
+def test_the_cursor_secret_stays_out_of_reprs() -> None:
+    assert "key-0123456789" not in repr(Settings(cursor_secret="key-0123456789"))

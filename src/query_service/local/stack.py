@@ -156,10 +156,12 @@ class LocalStack:
         self.say(f"ready in {time.monotonic() - started:.1f} s")
 
     def _client(self, endpoint: str) -> tuple[DynamoDBClient, Settings]:
-        from query_service.config import Settings
+        from dataclasses import replace
+
+        from query_service.config import get_settings
         from query_service.storage.dynamo import dynamodb_client
 
-        settings = Settings(dynamodb_endpoint_url=endpoint)
+        settings = replace(get_settings(), dynamodb_endpoint_url=endpoint)
         return dynamodb_client(settings, timeout=10.0), settings
 
     def _create_tables(self, endpoint: str) -> None:
