@@ -38,7 +38,7 @@ class Plan:
     scale_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     scale_requests: int = 400
     dynamodb_queries: int = 300
-    import_repeats: int = 3
+    import_repeats: int = 7
     profile_seconds: float = 8.0
     profile_lambda_requests: int = 1000
     wrk_seconds: int = 10

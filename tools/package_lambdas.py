@@ -19,7 +19,9 @@ unchecked-hash bytecode would run a stale cache silently; checking costs a read 
 of each imported source per cold start.
 
 ``--python-version`` and ``--platform`` exist so that a test can build the same zips for
-the interpreter running it and import the handlers from them.
+the interpreter running it and import the handlers from them; ``--runtime-out`` installs
+beside them what the runtime and the layer provide, to import them with (the test, and the
+benchmark's cold start).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def find_python(version: str, given: str | None, uv: str) -> tuple[str, str]:
     """
     for candidate in [given] if given else _candidates(version, uv):
         probed = _probe(candidate) if candidate else None
-        if probed and probed[0] == version:
+        if candidate and probed and probed[0] == version:
             return candidate, probed[1]
     raise SystemExit(
         f"no python{version} to compile the zips' bytecode with (Lambda's runtime would "
@@ -141,11 +143,10 @@ def compile_bytecode(python: str, root: Path) -> None:
     )
 
 
-def requirements(uv: str) -> str:
-    """The locked runtime dependencies of the Lambdas, with their hashes."""
-    prune = [arg for name in (*PROVIDED_BY_LAMBDA, *ECS_ONLY) for arg in ("--prune", name)]
+def _export(uv: str, *options: str) -> str:
+    """Requirements from uv.lock, as ``uv export`` writes them."""
     result = subprocess.run(  # noqa: S603 - fixed argv
-        [uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--no-header", *prune],
+        [uv, "export", "--frozen", "--no-emit-project", "--no-header", *options],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -154,37 +155,47 @@ def requirements(uv: str) -> str:
     return result.stdout
 
 
+def _pip_install(uv: str, target: Path, python: str, platform: str, *options: str) -> None:
+    """Binary wheels for ``python`` on ``platform`` into ``target``."""
+    argv = [uv, "pip", "install", "--quiet", "--target", str(target)]
+    argv += ["--python-version", python, "--python-platform", platform]
+    subprocess.run(  # noqa: S603 - fixed argv
+        [*argv, "--only-binary", ":all:", *options],
+        cwd=REPO,
+        check=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
+
+
+def requirements(uv: str) -> str:
+    """The locked runtime dependencies of the Lambdas, with their hashes."""
+    prune = [arg for name in (*PROVIDED_BY_LAMBDA, *ECS_ONLY) for arg in ("--prune", name)]
+    return _export(uv, "--no-dev", *prune)
+
+
 def install(uv: str, requirements_txt: str, target: Path, python: str, platform: str) -> None:
     """Binary wheels of exactly these requirements for ``python`` on ``platform``."""
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / "requirements.txt"
         req.write_text(requirements_txt)
-        subprocess.run(  # noqa: S603 - fixed argv
-            [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--requirement",
-                str(req),
-                "--target",
-                str(target),
-                "--python-version",
-                python,
-                "--python-platform",
-                platform,
-                "--only-binary",
-                ":all:",
-                "--no-deps",  # the export is the whole closure; nothing else comes in
-                "--require-hashes",
-            ],
-            cwd=REPO,
-            check=True,
-            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
-        )
+        # --no-deps: the export is the whole closure; nothing else comes in.
+        options = ("--requirement", str(req), "--no-deps", "--require-hashes")
+        _pip_install(uv, target, python, platform, *options)
     present = [name for name in FORBIDDEN_TOP_LEVEL if (target / name).exists()]
     if present:
         raise SystemExit(f"{present} would be packaged: the runtime or the layer provides them")
+
+
+def install_runtime(uv: str, target: Path, python: str, platform: str, compiler: str) -> None:
+    """What the Lambda runtime (boto3, botocore, s3transfer) and the Powertools layer put on
+    a function's path, at the versions uv.lock pins, with their bytecode as they ship it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        constraints = Path(tmp) / "constraints.txt"
+        constraints.write_text(_export(uv, "--no-hashes"))
+        # Their dependencies at the locked versions too.
+        options = ("--constraint", str(constraints), *PROVIDED_BY_LAMBDA)
+        _pip_install(uv, target, python, platform, *options)
+    compile_bytecode(compiler, target)
 
 
 def _module_file(module: str) -> Path:
@@ -287,8 +298,18 @@ def main(argv: list[str] | None = None) -> int:
         help="an interpreter of --python-version to compile the bytecode with "
         "(default: $LAMBDA_PYTHON, else one found on this machine)",
     )
+    parser.add_argument(
+        "--runtime-out",
+        type=Path,
+        help="also install here what the runtime and the Powertools layer provide, "
+        "to import the handlers with",
+    )
     args = parser.parse_args(argv)
-    zips = build(args.out, args.python_version, args.platform, find_uv(), args.compile_python)
+    uv = find_uv()
+    zips = build(args.out, args.python_version, args.platform, uv, args.compile_python)
+    if args.runtime_out:
+        compiler, _ = find_python(args.python_version, args.compile_python, uv)
+        install_runtime(uv, args.runtime_out, args.python_version, args.platform, compiler)
     print(f"Lambda packages for python{args.python_version} on {args.platform}:")
     shown = {p: str(p.relative_to(REPO) if p.is_relative_to(REPO) else p) for p in zips.values()}
     width = max(len(name) for name in shown.values())

@@ -6,13 +6,14 @@ import math
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bench.procs import Usage, children, cmdline, tier_of
 from bench.report import render_markdown
-from bench.sections import evaluate_targets
+from bench.sections import cold_start, evaluate_targets
 from bench.sections.cold_start import heaviest_imports
 from bench.sections.profile import top_frames
 from bench.sections.scale import HOT_CAMPAIGN, HOT_USER, scale_records
@@ -147,8 +148,11 @@ def _document(p99: float, import_ms: float, naive_ratio: float) -> dict[str, Any
         },
         "cold_start": {
             "import_ms": {"query_entry": import_ms, "query_result": 120.0},
+            "import_ms_without_bytecode": {"query_entry": 2 * import_ms},
+            "runs": {"query_entry": {"cpu_ms": import_ms / 2}},
             "heaviest_imports": {"query_entry": [], "query_result": []},
             "zips": {"query_entry": {"bytes": 3_000_000, "mib": 2.86}},
+            "lambda_import_ms": {"query_entry": 568.0},
         },
         "tools": {
             "ab": {"command": "ab -n 1000", "requests": 1000, "failed": 0, "non_2xx": 0},
@@ -169,8 +173,9 @@ def test_targets_read_every_figure_the_issue_names() -> None:
     assert targets["pooled / naive throughput, upstream: internal gateway"].met is True
     assert targets["ECS handler / floor throughput, upstream: stub"].measured == 0.8
     assert targets["/query/fail p50 at 100k / at 1k"].met is True
-    assert targets["import query_entry"].met is False
-    assert targets["import query_result"].met is True
+    assert targets["import query_entry as Lambda runs it"].met is False
+    assert targets["import query_result as Lambda runs it"].met is True
+    assert targets["import stream_processor as Lambda runs it"].met is None  # not measured
     assert targets["ECS handler RSS after the chain runs"].measured == 90.0
     missed = {t.name for t in evaluate_targets(_document(150.0, 100.0, 1.2)) if t.met is False}
     assert missed == {
@@ -280,3 +285,30 @@ def test_an_earlier_handler_measured_beside_todays_is_in_the_floor_table() -> No
     markdown = render_markdown(_document(80.0, 100.0, 1.6), None, [])
     assert "ECS handler, the version given by --ecs-before" in markdown
     assert "/ floor 0.40x, CPU µs per request over the floor's 2.90x" in markdown
+
+
+def test_cold_start_compares_only_imports_measured_as_lambda_runs_them() -> None:
+    after, before = _document(80.0, 100.0, 1.6), _document(150.0, 400.0, 1.2)
+    assert cold_start.compare(after, before) == [
+        ["import query_entry as Lambda runs it (ms)", 568.0, 100.0]
+    ]
+    del before["cold_start"]["lambda_import_ms"]  # a run that timed the development venv
+    assert cold_start.compare(after, before) == []
+
+
+def test_a_zip_is_unpacked_read_only_with_or_without_its_bytecode(tmp_path: Path) -> None:
+    archive = tmp_path / "f.zip"
+    with zipfile.ZipFile(archive, "w") as opened:
+        opened.writestr("pkg/m.py", "X = 1\n")
+        opened.writestr("pkg/__pycache__/m.cpython-312.pyc", b"\xcb\r\r\n")
+    shipped = cold_start.unpack_read_only(archive, tmp_path / "task")
+    bare = cold_start.unpack_read_only(archive, tmp_path / "bare", bytecode=False)
+    try:
+        assert (shipped / "pkg/__pycache__/m.cpython-312.pyc").is_file()
+        assert not (bare / "pkg/__pycache__").exists()
+        assert (bare / "pkg/m.py").read_text() == "X = 1\n"
+        assert {p.stat().st_mode & 0o222 for p in [shipped, *shipped.rglob("*")]} == {0}
+        cold_start.unpack_read_only(archive, tmp_path / "task")  # again, over the first
+    finally:
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
