@@ -4,9 +4,10 @@ Every setting has a default that works on a laptop; ``check_production`` is what
 production task from starting with a laptop's settings.
 
 A frozen dataclass read from ``os.environ``, not a pydantic-settings class: every tier
-reads it, the Lambdas at cold start, where pydantic-settings (with pydantic, python-dotenv
-and asyncio behind it) cost about 80 ms for fourteen strings, one number and three
-choices. Those conversions are written out below, each failure naming its variable.
+reads it, the Lambdas at cold start, where pydantic-settings brought python-dotenv, asyncio
+and its settings sources (and pydantic, into the Stream Processor) for a few strings, one
+number and four choices. Those conversions are written out below, each failure naming its
+variable.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from query_service.ports import DEFAULT_PORTS
 Tier = Literal["query_entry", "ecs_handler", "query_result", "stream_processor", "local"]
 Environment = Literal["development", "test", "production"]
 InternalApiAuth = Literal["none", "iam"]
+ConsoleAuth = Literal["none", "alb"]
 
 # Lambda tiers answer API Gateway, whose integration gives up at 29 s; the ECS handler is
 # behind the Lambda and gets the brief's 30 s.
@@ -59,13 +61,14 @@ class Settings:
     log_level: str = "INFO"
     # The support console (ARCHITECTURE §9): "none" stands the developer in as
     # local-developer; "alb" verifies the load balancer's signed OIDC identity.
-    console_auth: Literal["none", "alb"] = "none"
+    console_auth: ConsoleAuth = "none"
     console_alb_arn: str | None = None
     console_alb_key_url: str = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
 
     def __post_init__(self) -> None:
         _check_choice("ENVIRONMENT", self.environment, get_args(Environment))
         _check_choice("INTERNAL_API_AUTH", self.internal_api_auth, get_args(InternalApiAuth))
+        _check_choice("CONSOLE_AUTH", self.console_auth, get_args(ConsoleAuth))
         timeout = self.request_timeout
         if timeout is not None and not 0 < timeout <= MAX_REQUEST_TIMEOUT:
             raise ConfigError(

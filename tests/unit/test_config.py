@@ -109,6 +109,7 @@ def test_get_settings_reads_this_process_environment(monkeypatch: pytest.MonkeyP
         ({"REQUEST_TIMEOUT": "nan"}, "REQUEST_TIMEOUT=nan is out of range"),
         ({"ENVIRONMENT": "prod"}, "ENVIRONMENT='prod' is not one of development, test, production"),
         ({"INTERNAL_API_AUTH": "sigv4"}, "INTERNAL_API_AUTH='sigv4' is not one of none, iam"),
+        ({"CONSOLE_AUTH": "cognito"}, "CONSOLE_AUTH='cognito' is not one of none, alb"),
     ],
 )
 def test_a_bad_setting_is_refused_by_name(environ: dict[str, str], message: str) -> None:
