@@ -231,13 +231,18 @@ def explain(target: Target, results: Results) -> str | None:
 
 def compare(results: Results, before: Results) -> list[list[Any]]:
     """Before/after, where the run before measured the imports the same way."""
-    after = get(results, "cold_start", "import_ms") or {}
-    earlier = get(before, "cold_start", "lambda_import_ms") or {}
-    return [
-        [f"import {function} as Lambda runs it (ms)", earlier[function], after.get(function)]
-        for function in FUNCTIONS
-        if function in earlier
-    ]
+    after = get(results, "cold_start") or {}
+    earlier = get(before, "cold_start") or {}
+    wall, cpu = earlier.get("lambda_import_ms", {}), earlier.get("lambda_import_cpu_ms", {})
+    rows = []
+    for function in FUNCTIONS:
+        if function in wall:
+            after_wall = after.get("import_ms", {}).get(function)
+            rows.append([f"import {function} as Lambda runs it (ms)", wall[function], after_wall])
+        if function in cpu:
+            after_cpu = after.get("runs", {}).get(function, {}).get("cpu_ms")
+            rows.append([f"import {function} as Lambda runs it (CPU ms)", cpu[function], after_cpu])
+    return rows
 
 
 SECTION = Section(
