@@ -11,6 +11,7 @@ import pytest
 
 from query_service.local.gateway import INTERNAL, PUBLIC, GatewaySpec
 from tests.infra.terraform import stack
+from tests.infra.terraform_cli import Plan
 
 
 def resolved(module: str, type_: str, name: str) -> dict[str, Any]:
@@ -62,15 +63,14 @@ def test_container_environment() -> None:
     assert all(isinstance(v, str) for v in env.values()), "ECS wants string values"
 
 
-def test_autoscaling_on_cpu_60_and_memory_70_with_at_least_two_tasks() -> None:
-    target = resolved("ecs", "aws_appautoscaling_target", "this")
-    assert target["min_capacity"] == 2
-    assert target["max_capacity"] >= 2
+def test_autoscaling_on_cpu_60_and_memory_70_with_at_least_two_tasks(plan: Plan) -> None:
+    (target,) = plan.of_type("aws_appautoscaling_target")
+    assert target.values["min_capacity"] == 2
+    assert target.values["max_capacity"] >= 2
     targets = {}
-    for name in ("cpu", "memory"):
-        policy = resolved("ecs", "aws_appautoscaling_policy", name)
-        assert policy["policy_type"] == "TargetTrackingScaling"
-        (config,) = policy["target_tracking_scaling_policy_configuration"]
+    for policy in plan.of_type("aws_appautoscaling_policy"):
+        assert policy.values["policy_type"] == "TargetTrackingScaling"
+        (config,) = policy.values["target_tracking_scaling_policy_configuration"]
         (metric,) = config["predefined_metric_specification"]
         targets[metric["predefined_metric_type"]] = config["target_value"]
     # Below the brief's alarm thresholds (70 %, 80 %): the alarms mean scaling cannot keep up.

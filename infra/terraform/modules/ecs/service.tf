@@ -84,38 +84,30 @@ resource "aws_appautoscaling_target" "this" {
   max_capacity       = var.max_capacity
 }
 
-resource "aws_appautoscaling_policy" "cpu" {
-  name               = "${var.service_name}-cpu-${var.cpu_target_percent}"
-  policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  resource_id        = aws_appautoscaling_target.this.resource_id
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
-
-  target_tracking_scaling_policy_configuration {
-    target_value       = var.cpu_target_percent
-    scale_in_cooldown  = 300
-    scale_out_cooldown = 60
-
-    predefined_metric_specification {
-      predefined_metric_type = "ECSServiceAverageCPUUtilization"
-    }
+locals {
+  # One target-tracking policy per metric; both sit below the alarms (modules/monitoring).
+  scaling_targets = {
+    cpu    = { percent = var.cpu_target_percent, metric = "ECSServiceAverageCPUUtilization" }
+    memory = { percent = var.memory_target_percent, metric = "ECSServiceAverageMemoryUtilization" }
   }
 }
 
-resource "aws_appautoscaling_policy" "memory" {
-  name               = "${var.service_name}-memory-${var.memory_target_percent}"
+resource "aws_appautoscaling_policy" "this" {
+  for_each = local.scaling_targets
+
+  name               = "${var.service_name}-${each.key}-${each.value.percent}"
   policy_type        = "TargetTrackingScaling"
   service_namespace  = aws_appautoscaling_target.this.service_namespace
   resource_id        = aws_appautoscaling_target.this.resource_id
   scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
 
   target_tracking_scaling_policy_configuration {
-    target_value       = var.memory_target_percent
+    target_value       = each.value.percent
     scale_in_cooldown  = 300
     scale_out_cooldown = 60
 
     predefined_metric_specification {
-      predefined_metric_type = "ECSServiceAverageMemoryUtilization"
+      predefined_metric_type = each.value.metric
     }
   }
 }
