@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from query_service import __version__
-from query_service.config import Tier, get_settings
+from query_service.config import Tier
 from query_service.deadlines import deadline_passed
 from query_service.domain.cursor import CursorCodec
 from query_service.domain.errors import (
@@ -58,7 +58,7 @@ def _stats() -> StatsRepository:
 
 @cache
 def _codec() -> CursorCodec:
-    settings = get_settings()
+    settings = app.settings()
     return CursorCodec(settings.cursor_keys(read_cursor_secret(settings)))
 
 
@@ -78,11 +78,8 @@ def run_query(kind: str) -> Answer:
         page = _repository().page(query, start)
     except StartKeyMismatch:
         raise invalid([FieldError("cursor", "does not belong to this query")]) from None
-    except ClientError as error:
+    except (ClientError, BotoCoreError) as error:
         raise _dynamodb_problem(error) from None
-    except BotoCoreError as error:
-        log.error("DynamoDB unreachable", exc_info=error)
-        raise Problem(UPSTREAM_UNAVAILABLE, "The record store could not be reached.") from None
     except StoredRecordError:
         raise Problem(INTERNAL_ERROR, "A stored record could not be read.") from None
     next_cursor = _codec().encode(query.scope(), page.last_key) if page.last_key else None
@@ -103,11 +100,8 @@ def _statistics(query: StatsQuery) -> Answer:
             stats = _stats().transaction(query.transaction_id)
         else:
             stats = _stats().application(query.ap_id or "", query.normalised()["days"])
-    except ClientError as error:
+    except (ClientError, BotoCoreError) as error:
         raise _dynamodb_problem(error) from None
-    except BotoCoreError as error:
-        log.error("DynamoDB unreachable", exc_info=error)
-        raise Problem(UPSTREAM_UNAVAILABLE, "The record store could not be reached.") from None
     log.info("query served", extra={"route": "/query/stats"})
     return Answer(200, {"stats": stats})
 
@@ -117,7 +111,11 @@ def health() -> Answer:
     return Answer(200, {"status": "healthy", "service": "query-result", "version": __version__})
 
 
-def _dynamodb_problem(error: ClientError) -> Problem:
+def _dynamodb_problem(error: ClientError | BotoCoreError) -> Problem:
+    """One mapping of DynamoDB failures for every query: busy, unreachable, or failed."""
+    if isinstance(error, BotoCoreError):
+        log.error("DynamoDB unreachable", exc_info=error)
+        return Problem(UPSTREAM_UNAVAILABLE, "The record store could not be reached.")
     code = error.response.get("Error", {}).get("Code", "")
     if code in THROTTLING_CODES:
         log.warning("DynamoDB throttled the query", extra={"error_code": code})
