@@ -345,7 +345,7 @@ def build_router(pages: Pages) -> APIRouter:
             transaction_id,
             title=f"Transaction {transaction_id}",
             transaction_id=transaction_id,
-            funnel=None,  # issue 14: /query/stats does not exist yet
+            funnel=None,  # no counters are written yet (issue 14): /query/stats answers zeros
         )
 
     @router.get("/deliveries/{transaction_id}/{user_id}")
