@@ -226,6 +226,9 @@ REMOVED_ROUTES: dict[str, str] = {
 }
 
 
+_UPPER_BOUNDS = {"limit": MAX_LIMIT, "days": MAX_STATS_DAYS}
+
+
 def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     field = str(error["loc"][0]) if error.get("loc") else ""
@@ -240,10 +243,8 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind in {"int_type", "int_parsing", "int_from_float"}:
         return "must be an integer"
     if kind in {"greater_than_equal", "less_than_equal"}:
-        if field == "limit":
-            return f"must be between 1 and {MAX_LIMIT}"
-        if field == "days":
-            return f"must be between 1 and {MAX_STATS_DAYS}"
+        if field in _UPPER_BOUNDS:
+            return f"must be between 1 and {_UPPER_BOUNDS[field]}"
         return f"must be a millisecond timestamp between 0 and {MAX_EPOCH_MS}"
     if kind == "string_type":
         return "must be a string"
