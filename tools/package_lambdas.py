@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import glob
 import os
 import shutil
@@ -99,6 +100,7 @@ def _probe(python: str) -> tuple[str, str] | None:
     return (version, tag) if done.returncode == 0 and tag else None
 
 
+@functools.cache  # one search per process: build() and --runtime-out both ask
 def find_python(version: str, given: str | None, uv: str) -> tuple[str, str]:
     """An interpreter of ``version`` to compile the bytecode with, and its cache tag.
 

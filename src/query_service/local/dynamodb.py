@@ -9,6 +9,7 @@ in, and the stack says so.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -55,6 +56,7 @@ def cache_root() -> Path:
     return Path(base) / "dynamodb-local" / VERSION
 
 
+@functools.cache  # the machine's Java does not change while a process runs
 def java_major_version() -> int | None:
     java = shutil.which("java")
     if java is None:
