@@ -280,6 +280,7 @@ module "ecs" {
   max_capacity               = var.max_capacity
   deletion_protection        = var.deletion_protection
   tags                       = local.tags
+  console                    = var.console
 }
 
 module "api_public" {

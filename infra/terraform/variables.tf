@@ -231,3 +231,19 @@ variable "cursor_secret_version" {
   default     = 1
   nullable    = false
 }
+
+variable "console" {
+  type = object({
+    certificate_arn        = string
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    client_secret_arn      = string
+    allowed_cidrs          = list(string)
+    session_timeout        = optional(number, 28800)
+  })
+  description = "The support console: an HTTPS listener on the internal ALB (certificate_arn) whose /console* rule signs staff in with the company's OpenID Connect provider (issuer, endpoints, client_id, client_secret_arn: a Secrets Manager secret holding the client secret) from allowed_cidrs. null (the default): no console listener or rule."
+  default     = null
+}

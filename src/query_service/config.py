@@ -123,6 +123,13 @@ class Settings:
                 )
         if tier == "ecs_handler" and urlsplit(self.internal_api_url).scheme != "https":
             raise ConfigError("INTERNAL_API_URL must use https when ENVIRONMENT=production")
+        if tier == "ecs_handler" and self.console_auth == "none":
+            raise ConfigError(
+                "CONSOLE_AUTH=none lets anyone use the support console, which "
+                "ENVIRONMENT=production refuses: set CONSOLE_AUTH=alb and CONSOLE_ALB_ARN"
+            )
+        if tier == "ecs_handler" and not self.console_alb_arn:
+            raise ConfigError("CONSOLE_ALB_ARN must be set when CONSOLE_AUTH=alb")
         if tier in {"query_result", "stream_processor"} and self.dynamodb_endpoint_url:
             raise ConfigError("DYNAMODB_ENDPOINT_URL must not be set when ENVIRONMENT=production")
         if tier == "query_result" and not (self.cursor_secret or self.cursor_secret_parameter):

@@ -217,3 +217,28 @@ def test_the_key_endpoint_is_the_albs_region() -> None:
 def test_alb_mode_needs_a_load_balancer_arn() -> None:
     with pytest.raises(ConfigError, match="CONSOLE_ALB_ARN"):
         create_app(Settings(console_auth="alb", console_alb_arn="not-an-arn"))
+
+
+PRIVATE_API = "https://abc.execute-api.ap-southeast-1.amazonaws.com/v1"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"console_auth": "none"}, "CONSOLE_AUTH=none"),
+        ({"console_auth": "alb"}, "CONSOLE_ALB_ARN must be set"),
+    ],
+)
+def test_production_refuses_an_open_console(overrides: dict[str, Any], message: str) -> None:
+    settings = Settings(environment="production", internal_api_url=PRIVATE_API, **overrides)
+    with pytest.raises(ConfigError, match=message):
+        settings.check_production("ecs_handler")
+
+
+def test_production_accepts_the_alb_identity() -> None:
+    Settings(
+        environment="production",
+        internal_api_url=PRIVATE_API,
+        console_auth="alb",
+        console_alb_arn=ALB_ARN,
+    ).check_production("ecs_handler")

@@ -170,6 +170,10 @@ def test_the_image_command_serves_health_and_stops_on_sigterm(tmp_path: Path) ->
     env = {e["name"]: e["value"] for e in task_container()["environment"]}
     # The private API's URL exists only once deployed; /health does not call it.
     env["INTERNAL_API_URL"] = "https://abc123.execute-api.ap-southeast-1.amazonaws.com/v1"
+    # So does the internal load balancer whose signed identity the console believes.
+    env["CONSOLE_ALB_ARN"] = (
+        "arn:aws:elasticloadbalancing:ap-southeast-1:123456789012:loadbalancer/app/qs/0123456789abcdef"
+    )
     env |= {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "HOME": str(REPO)}
     # On ECS the task role's credentials come from the container endpoint; INTERNAL_API_AUTH=iam
     # refuses to start without any, so stand-in ones take their place.

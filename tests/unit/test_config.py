@@ -6,6 +6,10 @@ import pytest
 
 from query_service.config import ConfigError, Settings, get_settings
 
+STAND_IN_ALB_ARN = (
+    "arn:aws:elasticloadbalancing:ap-southeast-1:123456789012:loadbalancer/app/qs/0123456789abcdef"
+)
+
 
 def prod(**values: object) -> Settings:
     return Settings(environment="production", **values)  # type: ignore[arg-type]
@@ -40,7 +44,9 @@ def test_production_refuses_plain_http_internal_api() -> None:
 
 def test_production_accepts_the_private_api_url() -> None:
     prod(
-        internal_api_url="https://abc-vpce-1.execute-api.ap-southeast-1.amazonaws.com/v1"
+        internal_api_url="https://abc-vpce-1.execute-api.ap-southeast-1.amazonaws.com/v1",
+        console_auth="alb",
+        console_alb_arn=STAND_IN_ALB_ARN,
     ).check_production("ecs_handler")
 
 

@@ -23,6 +23,9 @@ locals {
       { name = "REQUEST_TIMEOUT", value = tostring(var.request_timeout) },
       { name = "AWS_DEFAULT_REGION", value = var.region },
       { name = "LOG_LEVEL", value = var.log_level },
+      # The support console believes only this load balancer's signed identity (console.tf).
+      { name = "CONSOLE_AUTH", value = "alb" },
+      { name = "CONSOLE_ALB_ARN", value = aws_lb.this.arn },
     ]
 
     logConfiguration = {

@@ -147,3 +147,19 @@ variable "tags" {
   description = "Tags for every resource of this module."
   default     = {}
 }
+
+variable "console" {
+  type = object({
+    certificate_arn        = string
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    client_secret_arn      = string
+    allowed_cidrs          = list(string)
+    session_timeout        = optional(number, 28800)
+  })
+  description = "The support console's HTTPS listener and OIDC sign-in (certificate ARN, the provider's issuer and endpoints, client id, the Secrets Manager ARN of the client secret, the networks support staff come from); null: no console listener or rule."
+  default     = null
+}
