@@ -7,7 +7,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 export UV_FROZEN := 1
 
-.PHONY: help setup run test test-fast lint package bench image clean
+.PHONY: help setup browser run test test-fast lint package bench image clean
 
 help:
 	@echo "make run      start the whole local stack with demo data (Ctrl-C stops it)"
@@ -27,7 +27,22 @@ setup: $(UV)
 run: setup
 	$(UV) run query-service local up
 
-test: setup
+# The console's browser tests drive Debian's chromium (Playwright's own browser download
+# cannot work without internet). Installed here when missing, as root; anything else is
+# told what to run. CONSOLE_TEST_CHROMIUM names another binary instead.
+browser:
+	@if [ -n "$$CONSOLE_TEST_CHROMIUM" ] || command -v chromium >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "make test needs Chromium for the console's browser tests: run" \
+		     "'sudo apt-get install -y chromium', or set CONSOLE_TEST_CHROMIUM" >&2; exit 1; \
+	fi; \
+	echo "installing Debian's chromium for the console's browser tests"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "could not install chromium with apt-get: see the lines above" >&2; exit 1; }
+
+test: setup browser
 	$(UV) run pytest
 
 test-fast: setup
