@@ -241,9 +241,19 @@ variable "console" {
     user_info_endpoint     = string
     client_id              = string
     client_secret_arn      = string
-    allowed_cidrs          = list(string)
-    session_timeout        = optional(number, 28800)
+    # Who reaches the listener: security groups (a Client VPN endpoint's, a bastion's)
+    # and managed prefix lists (the offices' networks); never a raw CIDR.
+    allowed_security_group_ids = optional(list(string), [])
+    allowed_prefix_list_ids    = optional(list(string), [])
+    session_timeout            = optional(number, 28800)
   })
-  description = "The support console: an HTTPS listener on the internal ALB (certificate_arn) whose /console* rule signs staff in with the company's OpenID Connect provider (issuer, endpoints, client_id, client_secret_arn: a Secrets Manager secret holding the client secret) from allowed_cidrs. null (the default): no console listener or rule."
+  description = "The support console: an HTTPS listener on the internal ALB (certificate_arn) whose /console* rule signs staff in with the company's OpenID Connect provider (issuer, endpoints, client_id, client_secret_arn: a Secrets Manager secret holding the client secret) from the security groups and managed prefix lists named (allowed_security_group_ids, allowed_prefix_list_ids). null (the default): no console listener or rule."
   default     = null
+
+  validation {
+    condition = var.console == null || length(concat(
+      try(var.console.allowed_security_group_ids, []), try(var.console.allowed_prefix_list_ids, [])
+    )) > 0
+    error_message = "console: name at least one of allowed_security_group_ids or allowed_prefix_list_ids, or nobody can reach it."
+  }
 }

@@ -127,7 +127,10 @@ class Session:
         jobs: dict[str, Callable[[], Any]] = {
             "validate": lambda: terraform.validate(main),
             "plan": lambda: terraform.plan(main, moto.result(), "first"),
-            "plan-second": lambda: terraform.plan(main, moto.result(), "second", second),
+            # The second environment also turns the support console on (off in the first).
+            "plan-second": lambda: terraform.plan(
+                main, moto.result(), "second", second, moto.result().console_var()
+            ),
             "broken-references": lambda: self._failure(lambda: terraform.validate(refs.root)),
             "broken-names-second": lambda: terraform.plan(
                 names.root, moto.result(), "second", second

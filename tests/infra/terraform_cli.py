@@ -68,6 +68,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "kms": ("aws_kms_",),
     "lambda": ("aws_lambda_",),
     "s3": ("aws_s3_",),
+    "secretsmanager": ("aws_secretsmanager_",),
     "sns": ("aws_sns_",),
     "sqs": ("aws_sqs_",),
     "ssm": ("aws_ssm_",),
@@ -375,6 +376,38 @@ class MotoServer:
             for i, zone in enumerate("ab")
         ]
         return Network(vpc, subnets)
+
+    def console_var(self) -> str:
+        """``-var=console=...`` for a plan with the support console on: its OIDC client
+        secret in Secrets Manager, staff reaching it from a security group and a prefix list
+        (what a Client VPN endpoint and the offices' networks would be)."""
+        secret = self.client("secretsmanager").create_secret(
+            Name="query-service/console-oidc", SecretString="plan-client-secret"
+        )["ARN"]
+        ec2 = self.client("ec2")
+        staff_group = ec2.create_security_group(
+            GroupName="support-vpn", Description="Support staff VPN", VpcId=self.network.vpc_id
+        )["GroupId"]
+        offices = ec2.create_managed_prefix_list(
+            PrefixListName="offices",
+            MaxEntries=5,
+            AddressFamily="IPv4",
+            Entries=[{"Cidr": "10.99.0.0/16"}],
+        )["PrefixList"]["PrefixListId"]
+        issuer = "https://login.example.com"
+        console = {
+            "certificate_arn": f"arn:aws:acm:{REGION}:{MOTO_ACCOUNT}:certificate/plan",
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "user_info_endpoint": f"{issuer}/userinfo",
+            "client_id": "query-service-console",
+            "client_secret_arn": secret,
+            "allowed_security_group_ids": [staff_group],
+            "allowed_prefix_list_ids": [offices],
+        }
+        fields = ", ".join(f"{name} = {json.dumps(value)}" for name, value in console.items())
+        return f"-var=console={{{fields}}}"
 
     def stop(self) -> None:
         if self.process.poll() is None:

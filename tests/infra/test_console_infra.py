@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from tests.infra.terraform import stack
+from tests.infra.terraform_cli import Plan
 
 CONSOLE_RESOURCES = {
     ("data", "aws_secretsmanager_secret_version", "console_oidc"),
     ("resource", "aws_lb_listener", "console"),
     ("resource", "aws_lb_listener_rule", "console"),
-    ("resource", "aws_vpc_security_group_ingress_rule", "alb_console"),
+    ("resource", "aws_vpc_security_group_ingress_rule", "alb_console_from_groups"),
+    ("resource", "aws_vpc_security_group_ingress_rule", "alb_console_from_prefix_lists"),
     ("resource", "aws_vpc_security_group_egress_rule", "alb_to_oidc_provider"),
 }
 
@@ -81,3 +83,38 @@ def test_the_tasks_verify_this_load_balancers_signature() -> None:
     env = {e["name"]: e["value"] for e in container["environment"]}
     assert env["CONSOLE_AUTH"] == "alb"
     assert env["CONSOLE_ALB_ARN"] == "${aws_lb.this.arn}"
+
+
+CONSOLE_TYPES = {"aws_lb_listener", "aws_lb_listener_rule", "aws_vpc_security_group_ingress_rule"}
+
+
+def _console_resources(plan: Plan) -> dict[str, dict[str, Any]]:
+    return {
+        r.address: r.values
+        for r in plan.resources.values()
+        if r.type in CONSOLE_TYPES and "console" in r.address
+    }
+
+
+def test_planned_off_the_console_does_not_exist(plan: Plan) -> None:
+    assert _console_resources(plan) == {}
+
+
+def test_planned_on_the_console_is_an_oidc_rule_reached_from_the_named_networks(
+    second_plan: Plan,
+) -> None:
+    planned = _console_resources(second_plan)
+    listener = second_plan.one("aws_lb_listener", "module.ecs", "console").values
+    assert (listener["port"], listener["protocol"]) == (443, "HTTPS")
+    rule = second_plan.one("aws_lb_listener_rule", "module.ecs", "console").values
+    oidc = next(a for a in rule["action"] if a["type"] == "authenticate-oidc")
+    (settings,) = oidc["authenticate_oidc"]
+    assert settings["client_secret"] == "plan-client-secret"  # read from Secrets Manager
+    assert settings["issuer"] == "https://login.example.com"
+    ingress = [v for a, v in planned.items() if "ingress_rule" in a]
+    assert len(ingress) == 2
+    for rule_values in ingress:
+        assert rule_values["from_port"] == rule_values["to_port"] == 443
+        assert not rule_values.get("cidr_ipv4") and not rule_values.get("cidr_ipv6")
+    sources = {v.get("referenced_security_group_id") or v.get("prefix_list_id") for v in ingress}
+    assert {s[:3] for s in sources} == {"sg-", "pl-"}

@@ -222,7 +222,8 @@ def test_no_ingress_from_anywhere() -> None:
     for name, module in stack().modules.items():
         for rule_name, rule in _ingress(module).items():
             assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule, f"{name}.{rule_name}"
-            assert rule["referenced_security_group_id"], f"{name}.{rule_name}"
+            source = rule.get("referenced_security_group_id") or rule.get("prefix_list_id")
+            assert source, f"{name}.{rule_name} admits neither a security group nor a prefix list"
         assert "aws_security_group_rule" not in module.resources
         for sg_name, sg in module.of_type("aws_security_group").items():
             assert "ingress" not in sg and "egress" not in sg, f"inline rules in {sg_name}"
@@ -231,7 +232,11 @@ def test_no_ingress_from_anywhere() -> None:
 def test_alb_admits_only_query_entry_and_tasks_admit_only_the_alb() -> None:
     ecs = stack()["ecs"]
     rules = _ingress(ecs)
-    assert set(rules) == {"alb_from_query_entry", "tasks_from_alb"}
+    console = {"alb_console_from_groups", "alb_console_from_prefix_lists"}
+    assert set(rules) == {"alb_from_query_entry", "tasks_from_alb", *console}
+    for name in console:  # staff reach only the console's HTTPS listener
+        assert rules[name]["security_group_id"] == "${aws_security_group.alb.id}"
+        assert rules[name]["from_port"] == rules[name]["to_port"] == 443
     assert rules["alb_from_query_entry"]["security_group_id"] == "${aws_security_group.alb.id}"
     assert rules["alb_from_query_entry"]["referenced_security_group_id"] == (
         "${var.client_security_group_id}"

@@ -32,3 +32,16 @@ tags = {
 
 # Unreserved by default (a new account's concurrency quota cannot give reservations):
 # lambda_reserved_concurrency = { stream_processor = 10 }
+
+# The support console (off while unset; docs/operations.md "The support console"):
+# console = {
+#   certificate_arn            = "arn:aws:acm:ap-southeast-1:123456789012:certificate/..."
+#   issuer                     = "https://login.example.com"
+#   authorization_endpoint     = "https://login.example.com/authorize"
+#   token_endpoint             = "https://login.example.com/token"
+#   user_info_endpoint         = "https://login.example.com/userinfo"
+#   client_id                  = "query-service-console"
+#   client_secret_arn          = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:console-oidc"
+#   allowed_security_group_ids = ["sg-0123456789abcdef0"] # e.g. the Client VPN endpoint's
+#   allowed_prefix_list_ids    = ["pl-0123456789abcdef0"] # e.g. the offices' networks
+# }

@@ -34,7 +34,7 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
 
 resource "aws_lb" "this" {
   #checkov:skip=CKV2_AWS_28:Internal ALB, reachable only from the Query Lambda's security group; the WAF sits on the public API in front of it.
-  #checkov:skip=CKV2_AWS_20:The only listener is internal plain HTTP (see the listener's CKV_AWS_2); there is no HTTPS listener to redirect to.
+  #checkov:skip=CKV2_AWS_20:The HTTP listener serves only the Query Lambda inside the VPC (see its CKV_AWS_2); the console's HTTPS listener (console.tf) is a different audience, so nothing is redirected.
   name                       = local.alb_name
   internal                   = true
   load_balancer_type         = "application"

@@ -157,9 +157,12 @@ variable "console" {
     user_info_endpoint     = string
     client_id              = string
     client_secret_arn      = string
-    allowed_cidrs          = list(string)
-    session_timeout        = optional(number, 28800)
+    # Who reaches the listener: security groups (a Client VPN endpoint's, a bastion's)
+    # and managed prefix lists (the offices' networks); never a raw CIDR.
+    allowed_security_group_ids = optional(list(string), [])
+    allowed_prefix_list_ids    = optional(list(string), [])
+    session_timeout            = optional(number, 28800)
   })
-  description = "The support console's HTTPS listener and OIDC sign-in (certificate ARN, the provider's issuer and endpoints, client id, the Secrets Manager ARN of the client secret, the networks support staff come from); null: no console listener or rule."
+  description = "The support console's HTTPS listener and OIDC sign-in (certificate ARN, the provider's issuer and endpoints, client id, the Secrets Manager ARN of the client secret, the security groups and prefix lists support staff come from); null: no console listener or rule."
   default     = null
 }
