@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from query_service.ecs.console.filters import Filters
 from query_service.ecs.console.render import Pages, iso_utc, utc_text
-from query_service.ecs.console.views import Filters
 
 STATS = {
     "transaction_id": "tx_002",

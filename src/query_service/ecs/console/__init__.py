@@ -12,8 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from query_service.config import Settings
+from query_service.ecs.console.access import ConsoleDenied, identity_check
 from query_service.ecs.console.render import Pages
-from query_service.ecs.console.views import ConsoleDenied, build_router, identity_check
+from query_service.ecs.console.views import build_router
 
 _DENIED = {
     401: (
