@@ -78,7 +78,10 @@ for relative in sys.stdin.read().splitlines():
         invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
     )
 """
-_VERSION = "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.cache_tag)"
+_VERSION = (
+    "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.cache_tag, "
+    "sys.executable)"
+)
 
 
 def find_uv() -> str:
@@ -88,16 +91,18 @@ def find_uv() -> str:
     raise SystemExit("uv not found: run `make package`, which installs it")
 
 
-def _probe(python: str) -> tuple[str, str] | None:
-    """``(major.minor, cache tag)`` of the interpreter at ``python``, None if it does not run."""
+def _probe(python: str) -> tuple[str, str, str] | None:
+    """``(major.minor, cache tag, executable)`` of the interpreter at ``python``, None if it
+    does not run. The executable is the interpreter's own path: a pyenv shim found on the
+    PATH runs only with the environment that selected it, which the compile step drops."""
     try:
         done = subprocess.run(  # noqa: S603 - an interpreter we were given or found
             [python, "-I", "-c", _VERSION], capture_output=True, text=True, timeout=60
         )
     except OSError:
         return None
-    version, _, tag = done.stdout.strip().partition(" ")
-    return (version, tag) if done.returncode == 0 and tag else None
+    version, tag, executable = [*done.stdout.strip().split(" ", 2), "", ""][:3]
+    return (version, tag, executable) if done.returncode == 0 and executable else None
 
 
 @functools.cache  # one search per process: build() and --runtime-out both ask
@@ -109,8 +114,8 @@ def find_python(version: str, given: str | None, uv: str) -> tuple[str, str]:
     """
     for candidate in [given] if given else _candidates(version, uv):
         probed = _probe(candidate) if candidate else None
-        if candidate and probed and probed[0] == version:
-            return candidate, probed[1]
+        if probed and probed[0] == version:
+            return probed[2], probed[1]
     raise SystemExit(
         f"no python{version} to compile the zips' bytecode with (Lambda's runtime would "
         "ignore any other version's): install one, or name it with --compile-python"
