@@ -39,6 +39,9 @@ class Reply:
     # Held: answered only once this is set (or after 30 s), so a test can tell whether its
     # client gave up first without timing it.
     until: threading.Event | None = None
+    # Close the connection after answering without saying so (no "Connection: close"), as
+    # a server does with a kept-alive connection once its idle timeout passes.
+    hang_up: bool = False
 
 
 @dataclass
@@ -56,6 +59,7 @@ class StubServer:
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self.connections = 0
+        self.closed = threading.Semaphore(0)  # released as each connection is closed
         self.reply: Callable[[Seen], Reply] = lambda _: Reply(200, {})
         stub = self
         lock = threading.Lock()
@@ -98,6 +102,7 @@ class StubServer:
                     self.wfile.write(raw)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                self.close_connection = self.close_connection or reply.hang_up
 
             do_GET = do_POST = do_PUT = _serve
 
@@ -109,6 +114,10 @@ class StubServer:
             # client opening a dozen at once) would see SYNs dropped and connects time out,
             # which no real upstream does (uvicorn listens with 2048).
             request_queue_size = 128
+
+            def shutdown_request(self, request: Any) -> None:
+                super().shutdown_request(request)  # the socket shut down and closed
+                stub.closed.release()
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -1,6 +1,6 @@
 """Bounded upstream calls: one deadline, a few safe retries, a circuit breaker per upstream.
 
-Sans I/O: the ECS handler (aiohttp, async) and the Query Lambda (urllib3, sync) make their
+Sans I/O: the ECS handler (aiohttp, async) and the Query Lambda (http.client, sync) make their
 own requests and ask a ``CallBudget`` whether to try, how long they may wait, and whether
 to try again. So the rules below hold the same at both hops:
 

@@ -1,7 +1,7 @@
 """One way to call the next tier, for both clients that do (ARCHITECTURE §3, §4).
 
 The ECS handler's ``InternalApiClient`` (aiohttp, async) and the Query Lambda's
-``EcsHandlerClient`` (urllib3, sync) are ``UpstreamClient``s that add only their I/O: how
+``EcsHandlerClient`` (http.client, sync) are ``UpstreamClient``s that add only their I/O: how
 to send one attempt and read its answer. What an attempt's result means is decided here:
 
 - ``UpstreamCall`` hands out the attempts its ``CallBudget`` allows (deadline, retries,

@@ -140,6 +140,21 @@ def test_one_pooled_connection_serves_every_invocation(ecs: StubServer) -> None:
     assert ecs.connections == 1  # a warm Lambda keeps its connection, not one per call
 
 
+@pytest.mark.parametrize(
+    "closing",
+    [
+        Reply(200, SUCCESS, headers={"Connection": "close"}),  # said so: not kept
+        Reply(200, SUCCESS, hang_up=True),  # closed while idle: found dropped, not reused
+    ],
+)
+def test_a_connection_the_ecs_handler_closed_is_not_reused(ecs: StubServer, closing: Reply) -> None:
+    ecs.reply = lambda _: closing
+    for _ in range(3):
+        assert invoke("POST", "/query/user", {"user_id": "u"})["statusCode"] == 200
+        assert ecs.closed.acquire(timeout=5)  # closed before the next call, as when idle
+    assert ecs.connections == len(ecs.seen) == 3  # no call failed on a closed connection
+
+
 def test_health_is_forwarded(ecs: StubServer) -> None:
     ecs.reply = lambda _: Reply(
         200, {"status": "healthy", "service": "query-service", "version": "0.1.0"}

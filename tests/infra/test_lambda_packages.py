@@ -87,7 +87,8 @@ def test_production_zip(production: tuple[Path, str], function: str) -> None:
         assert f"query_service/lambdas/{function}.py" in names
         assert not top_level(archive) & {*PROVIDED, *ECS_ONLY}
         assert "query_service/ecs/app.py" not in names
-        assert {"pydantic", "pydantic_core", "orjson", "urllib3"} <= top_level(archive)
+        assert {"pydantic", "pydantic_core", "orjson"} <= top_level(archive)
+        assert "urllib3" not in top_level(archive)  # http.client instead; botocore brings its own
         binaries = [n for n in names if n.endswith(".so")]
         assert binaries, "pydantic_core and orjson ship compiled code"
         assert all(n.endswith(".cpython-312-x86_64-linux-gnu.so") for n in binaries), binaries
@@ -238,12 +239,12 @@ def test_handler_runs_from_its_zip_and_the_runtime_alone(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     output = json.loads(result.stdout.strip().splitlines()[-1])
-    for name in ("pydantic_core", "orjson", "urllib3"):
+    for name in ("pydantic_core", "orjson"):
         if name in output["origins"]:
             assert output["origins"][name].startswith(str(task_dir)), name
     # Every module of the zip came from the bytecode shipped beside it.
     assert [p for p in output["compiled"] if p.startswith(str(task_dir))] == []
-    for name in ("boto3", "aws_lambda_powertools"):
+    for name in ("boto3", "aws_lambda_powertools", "urllib3"):
         if name in output["origins"]:
             assert output["origins"][name].startswith(str(runtime)), name
 

@@ -3,16 +3,20 @@ per transport library that says what each of its exceptions means."""
 
 from __future__ import annotations
 
+import http.client
 import logging
 from typing import Any
 
 import aiohttp
 import pytest
-import urllib3
 
 from query_service.domain.errors import Problem
 from query_service.ecs.internal_client import AIOHTTP_ERRORS
-from query_service.lambdas.ecs_handler_client import URLLIB3_ERRORS
+from query_service.lambdas.ecs_handler_client import (
+    HTTP_CLIENT_ERRORS,
+    ConnectTimedOut,
+    Unreachable,
+)
 from query_service.resilience import CircuitBreaker, Outcome, RetryPolicy
 from query_service.upstream import ErrorTable, UpstreamClient, json_body
 
@@ -112,30 +116,25 @@ def connector_error() -> aiohttp.ClientConnectorError:
             Outcome.FAILURE,
             "connection failed",
         ),
+        (HTTP_CLIENT_ERRORS, Unreachable("refused"), 503, Outcome.RETRYABLE, "unreachable"),
         (
-            URLLIB3_ERRORS,
-            urllib3.exceptions.NewConnectionError(None, "refused"),
-            503,
-            Outcome.RETRYABLE,
-            "unreachable",
-        ),  # type: ignore[arg-type]
-        (
-            URLLIB3_ERRORS,
-            urllib3.exceptions.ConnectTimeoutError(),
+            HTTP_CLIENT_ERRORS,
+            ConnectTimedOut("timed out"),
             503,
             Outcome.RETRYABLE,
             "connect timed out",
         ),
+        (HTTP_CLIENT_ERRORS, TimeoutError("slow"), 504, Outcome.FAILURE, "timed out"),
         (
-            URLLIB3_ERRORS,
-            urllib3.exceptions.ReadTimeoutError(None, "/", "slow"),
-            504,
+            HTTP_CLIENT_ERRORS,
+            http.client.RemoteDisconnected("closed"),
+            502,
             Outcome.FAILURE,
-            "timed out",
-        ),  # type: ignore[arg-type]
+            "connection failed",
+        ),
         (
-            URLLIB3_ERRORS,
-            urllib3.exceptions.ProtocolError("reset"),
+            HTTP_CLIENT_ERRORS,
+            ConnectionResetError("reset"),
             502,
             Outcome.FAILURE,
             "connection failed",
