@@ -148,6 +148,7 @@ def record(**overrides: Any) -> dict[str, Any]:
         "error_msg": None,
     }
     base.update(overrides)
+    base.setdefault("updated_at", base["created_at"])
     return base
 
 
@@ -156,7 +157,6 @@ def command(**overrides: Any) -> dict[str, Any]:
     base = record(**overrides)
     base.setdefault("device_token", "secret-device-token")
     base.setdefault("payload", '{"aps":{"alert":"Hello"}}')
-    base.setdefault("updated_at", base["created_at"])
     return base
 
 

@@ -30,6 +30,7 @@ ConsoleAuth = Literal["none", "alb"]
 # behind the Lambda and gets the brief's 30 s.
 DEFAULT_TIMEOUTS: dict[str, float] = {"ecs_handler": 30.0, "query_entry": 10.0}
 MAX_REQUEST_TIMEOUT = 900.0
+MAX_RETENTION_DAYS = 36_500
 LOCAL_CURSOR_SECRET = "local-development-cursor-secret-not-for-production"  # noqa: S105
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "[::1]"}  # noqa: S104
 
@@ -64,6 +65,8 @@ class Settings:
     console_auth: ConsoleAuth = "none"
     console_alb_arn: str | None = None
     console_alb_key_url: str = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
+    # Days a delivery is kept after its created_at, on both sides (their TTL, expires_at).
+    retention_days: int = 90  # 1 <= days <= MAX_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         _check_choice("ENVIRONMENT", self.environment, get_args(Environment))
@@ -74,6 +77,11 @@ class Settings:
             raise ConfigError(
                 f"REQUEST_TIMEOUT={timeout} is out of range: seconds, "
                 f"more than 0 and at most {MAX_REQUEST_TIMEOUT:g}"
+            )
+        if not 1 <= self.retention_days <= MAX_RETENTION_DAYS:
+            raise ConfigError(
+                f"RETENTION_DAYS={self.retention_days} is out of range: days, "
+                f"1 to {MAX_RETENTION_DAYS}"
             )
 
     @classmethod
@@ -86,6 +94,8 @@ class Settings:
         values: dict[str, object] = {f.name: given[f.name] for f in fields(cls) if f.name in given}
         if "request_timeout" in values:
             values["request_timeout"] = _seconds(given["request_timeout"])
+        if "retention_days" in values:
+            values["retention_days"] = _days(given["retention_days"])
         return cls(**values)  # type: ignore[arg-type]  # choices are checked on init
 
     def timeout_for(self, tier: str) -> float:
@@ -148,6 +158,13 @@ def _seconds(text: str) -> float:
         return float(text)
     except ValueError:
         raise ConfigError(f"REQUEST_TIMEOUT={text!r} is not a number of seconds") from None
+
+
+def _days(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"RETENTION_DAYS={text!r} is not a whole number of days") from None
 
 
 @lru_cache(maxsize=1)

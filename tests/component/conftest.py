@@ -15,6 +15,9 @@ from query_service.storage.tables import (
     stats_table_spec,
 )
 
+# The tests' fixed timestamps (2023) would be past a 90-day retention: keep them a century.
+KEPT_DAYS = 36_500
+
 
 class Tables:
     """moto DynamoDB with both tables, and a counter of the operations made on it."""
@@ -30,7 +33,9 @@ class Tables:
         )
 
     def put(self, *commands: dict[str, Any]) -> None:
-        batch_put(self.client, "notification-records", [project_record(c) for c in commands])
+        batch_put(
+            self.client, "notification-records", [project_record(c, KEPT_DAYS) for c in commands]
+        )
 
 
 @pytest.fixture

@@ -6,17 +6,23 @@ from typing import Any
 
 import pytest
 
-from query_service.domain.queries import FailQuery, Query, TxQuery, UserQuery
+from query_service.domain.queries import DeliveryQuery, FailQuery, Query, TxQuery, UserQuery
+from query_service.domain.records import Status
+from query_service.domain.timeline import Event, Timeline
+from query_service.storage.dynamo import to_item
+from query_service.storage.projection import project_record
 from query_service.storage.repository import (
     FILTERED_READ_SIZE,
+    MAX_FILTERED_READS,
     ReadRepository,
     StartKeyMismatch,
     StoredRecordError,
 )
-from tests.component.conftest import Tables
+from tests.component.conftest import KEPT_DAYS, Tables
 from tests.support import command
 
 T0 = 1_700_000_000_000
+DAY = 86_400_000
 
 
 def repo(tables: Tables) -> ReadRepository:
@@ -124,3 +130,142 @@ def test_a_malformed_stored_item_fails_loudly(tables: Tables) -> None:
     )
     with pytest.raises(StoredRecordError):
         repo(tables).page(UserQuery(user_id="test_user_001"))
+
+
+def _mixed(count: int) -> list[dict[str, Any]]:
+    statuses, platforms = ("SENT", "DELIVERED", "FAILED"), ("IOS", "ANDROID", "WEBPUSH")
+    return [
+        command(
+            transaction_id="tx_001" if i % 2 else f"tx_{i:03d}",
+            user_id="test_user_001" if i % 2 == 0 else f"u{i:03d}",
+            created_at=T0 + i,
+            status=statuses[(i // 3) % 3] if i % 17 else "FAILED",
+            platform=platforms[i % 3],
+            error_msg="Network timeout" if statuses[(i // 3) % 3] == "FAILED" else None,
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "keep"),
+    [
+        (
+            UserQuery(user_id="test_user_001", status=["FAILED"]),
+            lambda c: c["user_id"] == "test_user_001" and c["status"] == "FAILED",
+        ),
+        (
+            UserQuery(user_id="test_user_001", status=["DELIVERED", "FAILED"], platform=["IOS"]),
+            lambda c: (
+                c["user_id"] == "test_user_001" and c["status"] != "SENT" and c["platform"] == "IOS"
+            ),
+        ),
+        (
+            TxQuery(transaction_id="tx_001", platform=["IOS", "ANDROID"]),
+            lambda c: c["transaction_id"] == "tx_001" and c["platform"] != "WEBPUSH",
+        ),
+        (
+            TxQuery(transaction_id="tx_001", status=["SENT"]),
+            lambda c: c["transaction_id"] == "tx_001" and c["status"] == "SENT",
+        ),
+        (
+            FailQuery(transaction_id="tx_001", platform=["WEBPUSH"]),
+            lambda c: (
+                c["transaction_id"] == "tx_001"
+                and c["status"] == "FAILED"
+                and c["platform"] == "WEBPUSH"
+            ),
+        ),
+    ],
+    ids=["user-status", "user-status-platform", "tx-platforms", "tx-status", "fail-platform"],
+)
+@pytest.mark.parametrize("limit", [1, 7])
+def test_status_and_platform_filters_page_through_every_match_once(
+    tables: Tables, query: Query, keep: Any, limit: int
+) -> None:
+    deliveries = _mixed(2 * FILTERED_READ_SIZE + 30)
+    tables.put(*deliveries)
+    wanted = [(d["transaction_id"], d["user_id"]) for d in reversed(deliveries) if keep(d)]
+    assert wanted, "the data must hold matches"
+    records, pages = walk(repo(tables), query.model_copy(update={"limit": limit}))
+    assert [(r.transaction_id, r.user_id) for r in records] == wanted
+    assert pages <= len(wanted) // limit + 2
+
+
+def test_a_filtered_page_costs_a_bounded_number_of_reads(tables: Tables) -> None:
+    tables.put(*(command(transaction_id=f"tx_{i:04d}", created_at=T0 + i) for i in range(900)))
+    tables.put(command(transaction_id="tx_the_one", created_at=T0 - 1, status="FAILED"))
+    tables.calls.clear()
+    query = UserQuery(user_id="test_user_001", status=["FAILED"])
+    first = repo(tables).page(query)
+    assert first.records == [] and first.last_key is not None  # 800 read, none matched
+    assert tables.calls == ["Query"] * MAX_FILTERED_READS
+    records, _ = walk(repo(tables), query)
+    assert [r.transaction_id for r in records] == ["tx_the_one"]
+
+
+def test_no_query_returns_an_expired_record(tables: Tables) -> None:
+    live, expired = T0 + 10 * DAY, T0
+    tables.client.batch_write_item(
+        RequestItems={
+            "notification-records": [
+                {"PutRequest": {"Item": to_item(project_record(c, 90))}}
+                for c in (
+                    command(transaction_id="tx_old", created_at=expired, status="FAILED"),
+                    command(transaction_id="tx_new", created_at=live, status="FAILED"),
+                )
+            ]
+        }
+    )
+    at_day_95 = ReadRepository(
+        tables.client, "notification-records", lambda: T0 / 1000 + 95 * 86_400
+    )
+    for query in (
+        UserQuery(user_id="test_user_001"),
+        TxQuery(transaction_id="tx_old"),
+        FailQuery(transaction_id="tx_old"),
+    ):
+        assert all(r.transaction_id != "tx_old" for r in at_day_95.page(query).records)
+    assert (
+        at_day_95.delivery(DeliveryQuery(transaction_id="tx_old", user_id="test_user_001")) is None
+    )
+    assert [
+        r.transaction_id for r in at_day_95.page(UserQuery(user_id="test_user_001")).records
+    ] == ["tx_new"]
+    # the same records the day before the first one expired
+    at_day_89 = ReadRepository(
+        tables.client, "notification-records", lambda: T0 / 1000 + 89 * 86_400
+    )
+    assert len(at_day_89.page(UserQuery(user_id="test_user_001")).records) == 2
+
+
+def test_a_delivery_comes_with_its_timeline_in_one_query(tables: Tables) -> None:
+    failed = command(transaction_id="tx_002", status="FAILED", error_msg="Device token invalid")
+    timeline = Timeline().merge(
+        [Event(Status.SENT, T0), Event(Status.FAILED, T0 + 30, "Device token invalid")]
+    )
+    item = project_record(failed | {"updated_at": T0 + 30}, KEPT_DAYS, timeline)
+    tables.client.put_item(TableName="notification-records", Item=to_item(item))
+    tables.put(*(command(transaction_id="tx_002", user_id=f"u{i}") for i in range(30)))
+    tables.calls.clear()
+    found = repo(tables).delivery(DeliveryQuery(transaction_id="tx_002", user_id="test_user_001"))
+    assert tables.calls == ["Query"]
+    assert found is not None
+    assert found.record.status is Status.FAILED
+    assert [(e.status.value, e.at - T0, e.error_msg) for e in found.timeline.events] == [
+        ("SENT", 0, None),
+        ("FAILED", 30, "Device token invalid"),
+    ]
+    assert repo(tables).delivery(DeliveryQuery(transaction_id="tx_002", user_id="nobody")) is None
+
+
+def test_list_queries_leave_the_timeline_behind(tables: Tables) -> None:
+    tables.put(command())
+    tables.calls.clear()
+    captured: list[dict[str, Any]] = []
+    tables.client.meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: captured.append(parsed)
+    )
+    repo(tables).page(UserQuery(user_id="test_user_001"))
+    [item] = captured[0]["Items"]
+    assert "events" not in item and "version" not in item

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from typing import Any
 
 import pytest
 
+from query_service.config import get_settings
 from query_service.lambdas import stream_processor
 from query_service.storage.dynamo import from_item, to_item
 from tests.component.conftest import Tables
@@ -102,14 +104,87 @@ def test_replaying_a_batch_changes_nothing(sp: Tables) -> None:
     assert read_items(sp) == before
 
 
-def test_remove_deletes_and_a_stale_remove_does_not(sp: Tables) -> None:
-    v1 = command(updated_at=T0)
-    v2 = command(status="DELIVERED", updated_at=T0 + 50)
-    run(change("INSERT", new=v2, seq=2))
-    run(change("REMOVE", old=v1, seq=3))  # an older image's REMOVE, replayed late
-    assert len(read_items(sp)) == 1
-    run(change("REMOVE", old=v2, seq=4))
+def test_a_remove_wins_even_over_a_newer_record(sp: Tables) -> None:
+    """The write side accepted a stale update (older updated_at) and then deleted the
+    delivery: the REMOVE carries the stale image, and still removes the read item."""
+    newer = command(status="DELIVERED", updated_at=T0 + 50)
+    stale = command(status="SENT", updated_at=T0 + 10)
+    run(change("INSERT", new=newer, seq=1))
+    run(change("MODIFY", new=stale, old=newer, seq=2))
+    assert read_items(sp)[0]["status"] == "DELIVERED"  # the stale one only joined the timeline
+    run(change("REMOVE", old=stale, seq=3))
     assert read_items(sp) == []
+
+
+def test_a_replayed_remove_leaves_the_delivery_written_again_alone(sp: Tables) -> None:
+    first = command(status="SENT", updated_at=T0 + 10)
+    again = command(status="SENT", updated_at=T0 + 5)  # re-created, its clock behind
+    batch = [
+        change("INSERT", new=first, seq=1),
+        change("REMOVE", old=first, seq=2),
+        change("INSERT", new=again, seq=3),
+    ]
+    run(*batch)
+    [item] = read_items(sp)
+    assert item["events"] == [{"status": "SENT", "at": T0 + 5}]
+    run(*batch)  # the poller restarted before its checkpoint: all three again
+    run(batch[1])  # and the REMOVE once more on its own
+    assert read_items(sp) == [item]
+
+
+def test_replays_and_late_events_build_one_timeline_in_time_order(sp: Tables) -> None:
+    sent = command(status="SENT", updated_at=T0)
+    failed = command(status="FAILED", error_msg="Network timeout", updated_at=T0 + 30)
+    retried = command(status="SENT", updated_at=T0 + 60)
+    delivered = command(status="DELIVERED", updated_at=T0 + 90)
+    late_receipt = command(status="DELIVERED", updated_at=T0 + 45)  # arrives last
+    batch = [
+        change("INSERT", new=sent, seq=1),
+        change("MODIFY", new=failed, old=sent, seq=2),
+        change("MODIFY", new=retried, old=failed, seq=3),
+        change("MODIFY", new=delivered, old=retried, seq=4),
+        change("MODIFY", new=late_receipt, old=delivered, seq=5),
+    ]
+    run(*batch[:3])
+    run(*batch[1:])  # a retried batch overlapping the first
+    run(*batch)
+    [item] = read_items(sp)
+    assert [(e["status"], e["at"] - T0) for e in item["events"]] == [
+        ("SENT", 0),
+        ("FAILED", 30),
+        ("DELIVERED", 45),
+        ("SENT", 60),
+        ("DELIVERED", 90),
+    ]
+    assert item["events"][1]["error_msg"] == "Network timeout"
+    assert (item["status"], item["updated_at"]) == ("DELIVERED", T0 + 90)
+    assert item["events_truncated"] is False
+
+
+def test_a_record_keeps_its_newest_fifty_events(sp: Tables) -> None:
+    times = random.Random(5).sample(range(60), 60)  # the statuses reported out of order
+    images = [command(status="SENT", updated_at=T0 + t) for t in times]
+    changes = [change("INSERT", new=images[0], seq=1)]
+    changes += [change("MODIFY", new=images[i], old=images[i - 1], seq=i + 1) for i in range(1, 60)]
+    run(*changes[:25])
+    run(*changes)
+    [item] = read_items(sp)
+    assert [e["at"] - T0 for e in item["events"]] == list(range(10, 60))
+    assert item["events_truncated"] is True
+    assert item["updated_at"] == T0 + 59
+
+
+def test_read_items_expire_retention_days_after_created_at(
+    sp: Tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETENTION_DAYS", "30")
+    get_settings.cache_clear()
+    try:
+        run(change("INSERT", new=command(), seq=1))
+    finally:
+        get_settings.cache_clear()
+    [item] = read_items(sp)
+    assert item["expires_at"] == T0 // 1000 + 30 * 86_400
 
 
 def test_poison_record_fails_alone_with_its_reason_logged(
@@ -189,3 +264,23 @@ def test_the_writer_threads_share_one_client(sp: Tables) -> None:
     batch = [change("INSERT", new=command(user_id=f"u{i}"), seq=i) for i in range(40)]
     assert run(*batch) == []
     assert stream_processor._client.cache_info().misses == 1
+
+
+def test_inserts_cost_one_write_and_a_modified_batch_one_read(
+    sp: Tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_processor, "_client", lambda: sp.client)
+    inserts = [change("INSERT", new=command(user_id=f"u{i}"), seq=i) for i in range(10)]
+    sp.calls.clear()
+    assert run(*inserts) == []
+    assert sp.calls == ["PutItem"] * 10
+    modifies = [
+        change("MODIFY", new=command(user_id=f"u{i}", updated_at=T0 + 9), old=command(), seq=20 + i)
+        for i in range(10)
+    ]
+    sp.calls.clear()
+    assert run(*modifies) == []
+    assert sorted(sp.calls) == ["BatchGetItem"] + ["PutItem"] * 10
+    sp.calls.clear()
+    assert run(*inserts, *modifies) == []  # replayed: nothing written
+    assert "PutItem" not in sp.calls

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from query_service.ports import Ports
+from query_service.storage.dynamo import from_item
 from tests.harness import Server, launch
 
 
@@ -74,3 +79,34 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def public(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.public, timeout=15) as client:
         yield client
+
+
+def start_poller(
+    stack: Stack, command_table: str, read_table: str, state: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """A stream tier of its own (``query-service local stream``) between two tables of the
+    stack's DynamoDB, its output appended to ``log``."""
+    env = {
+        **os.environ,
+        "DYNAMODB_ENDPOINT_URL": stack.dynamodb,
+        "COMMAND_TABLE_NAME": command_table,
+        "NOTIFICATION_TABLE_NAME": read_table,
+        "PYTHONUNBUFFERED": "1",
+    }
+    argv = [sys.executable, "-m", "query_service.cli", "local", "stream"]
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [*argv, "--state-dir", str(state)], stdout=sink, stderr=subprocess.STDOUT, env=env
+        )
+
+
+def scan(client: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of ``table``, as plain values (a test's look at a whole small table)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = client.scan(**kwargs)
+        items += [from_item(i) for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -20,9 +20,9 @@ import pytest
 from query_service.local.commands import batch_put, wait_until_projected
 from query_service.local.processes import poll_until
 from query_service.local.simulate import Plan, simulate
-from query_service.storage.dynamo import from_item, to_item
+from query_service.storage.dynamo import to_item
 from query_service.storage.tables import command_table_spec, notification_table_spec
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, scan, start_poller
 from tests.support import command
 
 pytestmark = pytest.mark.e2e
@@ -171,17 +171,6 @@ KILL_COMMANDS = "kill-test-command-records"
 KILL_READ = "kill-test-notification-records"
 
 
-def _scan(client: Any, table: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table}
-    while True:
-        page = client.scan(**kwargs)
-        items += [from_item(i) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 @pytest.fixture
 def kill_tables(stack: Stack) -> Iterator[Any]:
     client = dynamodb(stack)
@@ -190,31 +179,6 @@ def kill_tables(stack: Stack) -> Iterator[Any]:
     yield client
     for table in (KILL_COMMANDS, KILL_READ):
         client.delete_table(TableName=table)
-
-
-def _start_poller(stack: Stack, state: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DYNAMODB_ENDPOINT_URL": stack.dynamodb,
-        "COMMAND_TABLE_NAME": KILL_COMMANDS,
-        "NOTIFICATION_TABLE_NAME": KILL_READ,
-        "PYTHONUNBUFFERED": "1",
-    }
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "query_service.cli",
-                "local",
-                "stream",
-                "--state-dir",
-                str(state),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
 
 
 # Its own waits (the kill, the rest of the load, the catch-up) bound it, not the suite's 120 s:
@@ -226,7 +190,7 @@ def test_a_poller_killed_mid_load_resumes_with_nothing_lost_or_duplicated(
     client = kill_tables
     state, log = tmp_path / "state", tmp_path / "poller.log"
     plan = Plan(users=100, transactions=100, failure_rate=0.1, seed=11, run_id="kill")
-    poller = _start_poller(stack, state, log)
+    poller = start_poller(stack, KILL_COMMANDS, KILL_READ, state, log)
     writer = threading.Thread(
         target=simulate,
         args=(client, KILL_COMMANDS, KILL_READ, plan),
@@ -237,17 +201,17 @@ def test_a_poller_killed_mid_load_resumes_with_nothing_lost_or_duplicated(
         eventually(lambda: log.read_text().count('"batch delivered"') >= 20, timeout=120)
         poller.send_signal(signal.SIGKILL)
         assert poller.wait(10) == -signal.SIGKILL
-        projected_at_kill = len(_scan(client, KILL_READ))
-        poller = _start_poller(stack, state, log)
+        projected_at_kill = len(scan(client, KILL_READ))
+        poller = start_poller(stack, KILL_COMMANDS, KILL_READ, state, log)
         writer.join(timeout=120)
-        commands = _scan(client, KILL_COMMANDS)
+        commands = scan(client, KILL_COMMANDS)
         wait_until_projected(client, KILL_READ, commands, timeout=240)
     finally:
         poller.terminate()
         poller.wait(10)
         writer.join(timeout=60)
 
-    reads = _scan(client, KILL_READ)
+    reads = scan(client, KILL_READ)
     print(  # the figures for the record: pytest -s shows them
         f"\ncommand records {len(commands)}, read items {len(reads)}, "
         f"projected before the kill {projected_at_kill}"
@@ -278,8 +242,8 @@ def test_seed_creates_the_tables_and_writes_the_demo_to_the_command_side(stack: 
             result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
             assert result.returncode == 0, result.stderr
             assert "14 demo records written to seed-test-commands" in result.stdout
-        assert len(_scan(client, "seed-test-commands")) == 14
-        assert _scan(client, "seed-test-reads") == []  # the stream tier's job, not the seeder's
+        assert len(scan(client, "seed-test-commands")) == 14
+        assert scan(client, "seed-test-reads") == []  # the stream tier's job, not the seeder's
     finally:
         for table in ("seed-test-commands", "seed-test-reads"):
             client.delete_table(TableName=table)

@@ -15,6 +15,7 @@ from query_service.storage.tables import (
     command_table_spec,
     notification_table_spec,
     stats_table_spec,
+    time_to_live_spec,
 )
 from tests.infra.terraform import stack
 
@@ -27,8 +28,9 @@ def _keys(schema: list[dict[str, str]]) -> tuple[str, str | None]:
 
 
 def spec_shape(spec: dict[str, Any]) -> Shape:
-    """A create_table spec reduced to what both definitions must agree on."""
+    """A create_table spec (and its TTL) reduced to what both definitions must agree on."""
     stream = spec.get("StreamSpecification", {})
+    ttl = time_to_live_spec(spec["TableName"])["TimeToLiveSpecification"]
     return {
         "name": spec["TableName"],
         "billing_mode": spec["BillingMode"],
@@ -46,6 +48,7 @@ def spec_shape(spec: dict[str, Any]) -> Shape:
         },
         "local_indexes": sorted(i["IndexName"] for i in spec.get("LocalSecondaryIndexes", [])),
         "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
+        "ttl": ttl["AttributeName"] if ttl["Enabled"] else None,
     }
 
 
@@ -66,6 +69,7 @@ def terraform_shape(table: dict[str, Any]) -> Shape:
         },
         "local_indexes": sorted(i["name"] for i in table.get("local_secondary_index", [])),
         "stream": table.get("stream_view_type") if table.get("stream_enabled") else None,
+        "ttl": next((t["attribute_name"] for t in table.get("ttl", []) if t.get("enabled")), None),
     }
 
 
@@ -148,3 +152,13 @@ def _mutations() -> list[tuple[str, dict[str, Any]]]:
 @pytest.mark.parametrize(("change", "spec"), _mutations(), ids=[m[0] for m in _mutations()])
 def test_the_comparison_sees_each_kind_of_drift(change: str, spec: dict[str, Any]) -> None:
     assert drift(spec_shape(spec), terraform_tables()[NOTIFICATION_TABLE]), change
+
+
+def test_every_table_expires_items_by_expires_at() -> None:
+    assert {name: shape["ttl"] for name, shape in terraform_tables().items()} == {
+        COMMAND_TABLE: "expires_at",
+        NOTIFICATION_TABLE: "expires_at",
+        STATS_TABLE: "expires_at",
+    }
+    shape = spec_shape(command_table_spec())
+    assert drift(shape, {**shape, "ttl": None}) == ["ttl: local 'expires_at' != terraform None"]

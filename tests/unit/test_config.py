@@ -84,6 +84,7 @@ def test_settings_come_from_the_environment_by_name() -> None:
             "REQUEST_TIMEOUT": "2.5",
             "CURSOR_SECRET": "key-0123456789",
             "NOTIFICATION_TABLE_NAME": "records-test",
+            "RETENTION_DAYS": "30",
             "UNRELATED": "ignored",
         }
     )
@@ -92,6 +93,7 @@ def test_settings_come_from_the_environment_by_name() -> None:
     assert settings.timeout_for("ecs_handler") == 2.5
     assert settings.cursor_keys() == [b"key-0123456789"]
     assert settings.notification_table_name == "records-test"
+    assert settings.retention_days == 30
     assert settings.command_table_name == "command-records"  # not set: the default
     assert Settings.from_environ({}) == Settings()
 
@@ -113,6 +115,9 @@ def test_get_settings_reads_this_process_environment(monkeypatch: pytest.MonkeyP
         ({"REQUEST_TIMEOUT": "0"}, "REQUEST_TIMEOUT=0.0 is out of range"),
         ({"REQUEST_TIMEOUT": "901"}, "REQUEST_TIMEOUT=901.0 is out of range"),
         ({"REQUEST_TIMEOUT": "nan"}, "REQUEST_TIMEOUT=nan is out of range"),
+        ({"RETENTION_DAYS": "90d"}, "RETENTION_DAYS='90d' is not a whole number of days"),
+        ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS=0 is out of range"),
+        ({"RETENTION_DAYS": "36501"}, "RETENTION_DAYS=36501 is out of range"),
         ({"ENVIRONMENT": "prod"}, "ENVIRONMENT='prod' is not one of development, test, production"),
         ({"INTERNAL_API_AUTH": "sigv4"}, "INTERNAL_API_AUTH='sigv4' is not one of none, iam"),
         ({"CONSOLE_AUTH": "cognito"}, "CONSOLE_AUTH='cognito' is not one of none, alb"),

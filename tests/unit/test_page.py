@@ -41,14 +41,16 @@ JSON_SCALARS = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=20),
 )
+EPOCHS = st.one_of(
+    st.integers(min_value=-5, max_value=10**13 + 5),
+    st.sampled_from([0, 9_999_999_999_999, 10**13, 1.0, 1.5, True, "1"]),
+    JSON_SCALARS,
+)
 FIELD_VALUES = {
     "transaction_id": st.one_of(IDENTIFIERS, JSON_SCALARS),
     "user_id": IDENTIFIERS,
-    "created_at": st.one_of(
-        st.integers(min_value=-5, max_value=10**13 + 5),
-        st.sampled_from([0, 9_999_999_999_999, 10**13, 1.0, 1.5, True, "1"]),
-        JSON_SCALARS,
-    ),
+    "created_at": EPOCHS,
+    "updated_at": EPOCHS,
     "status": st.one_of(st.sampled_from(["SENT", "DELIVERED", "FAILED", "sent", ""]), JSON_SCALARS),
     "platform": st.one_of(st.sampled_from(["IOS", "ANDROID", "WEBPUSH", "ios"]), JSON_SCALARS),
     "notification_title": st.one_of(st.text(max_size=30), JSON_SCALARS),

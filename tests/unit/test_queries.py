@@ -9,6 +9,7 @@ from query_service.domain.errors import Problem
 from query_service.domain.queries import (
     MAX_BODY_BYTES,
     QUERY_ROUTES,
+    DeliveryQuery,
     FailQuery,
     QueryKind,
     TxQuery,
@@ -149,3 +150,76 @@ def test_identifiers_outside_the_rule_are_always_refused(text: str) -> None:
         assert parse_query_body(QueryKind.USER, body)
     else:
         assert "user_id" in fields(problem_of(QueryKind.USER, body))
+
+
+def test_filters_take_one_value_or_several_in_any_spelling() -> None:
+    wanted = {"user_id": "u", "limit": 10, "status": ["DELIVERED", "FAILED"]}
+    bodies = [
+        {"user_id": "u", "status": ["FAILED", "DELIVERED"]},
+        {"user_id": "u", "status": ["DELIVERED", "FAILED", "FAILED"]},
+    ]
+    for body in bodies:
+        assert parse_query_body(QueryKind.USER, orjson.dumps(body)).normalised() == wanted
+    for params in (
+        {"user_id": ["u"], "status": ["DELIVERED", "FAILED"]},
+        {"user_id": ["u"], "status": ["FAILED,DELIVERED"]},
+        {"user_id": ["u"], "status": ["FAILED", "DELIVERED,FAILED"]},
+    ):
+        assert parse_query_params(QueryKind.USER, params).normalised() == wanted
+    one = parse_query_body(QueryKind.TX, '{"transaction_id":"t","platform":"IOS"}')
+    assert one.normalised() == {"transaction_id": "t", "limit": 10, "platform": ["IOS"]}
+    assert parse_query_body(QueryKind.TX, orjson.dumps(one.normalised())) == one
+
+
+ONE_OR_MORE = "must be one or more of"
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "field", "words"),
+    [
+        (QueryKind.USER, {"user_id": "u", "status": "LOST"}, "status", ONE_OR_MORE),
+        (QueryKind.USER, {"user_id": "u", "status": "failed"}, "status", ONE_OR_MORE),
+        (QueryKind.USER, {"user_id": "u", "status": []}, "status", ONE_OR_MORE),
+        (QueryKind.USER, {"user_id": "u", "status": ["SENT", 3]}, "status", ONE_OR_MORE),
+        (QueryKind.USER, {"user_id": "u", "status": "SENT,FAILED"}, "status", ONE_OR_MORE),
+        (QueryKind.TX, {"transaction_id": "t", "platform": "FAX"}, "platform", ONE_OR_MORE),
+        (QueryKind.TX, {"transaction_id": "t", "platform": {"IOS": 1}}, "platform", ONE_OR_MORE),
+        (QueryKind.FAIL, {"transaction_id": "t", "status": "FAILED"}, "status", "not a field"),
+        (QueryKind.FAIL, {"transaction_id": "t", "platform": ["PAGER"]}, "platform", ONE_OR_MORE),
+    ],
+)
+def test_bad_filters_name_the_field(
+    kind: QueryKind, body: dict[str, object], field: str, words: str
+) -> None:
+    problem = problem_of(kind, orjson.dumps(body))
+    assert problem.status == 400 and fields(problem) == {field}
+    assert words in problem.errors[0].message
+
+
+def test_a_bad_filter_in_a_query_string_names_the_field() -> None:
+    for value in (["IOS,"], ["IOS", ""], ["ios"]):
+        with pytest.raises(Problem) as caught:
+            parse_query_params(QueryKind.TX, {"transaction_id": ["t"], "platform": value})
+        assert fields(caught.value) == {"platform"}
+
+
+def test_filters_are_part_of_the_cursor_scope() -> None:
+    plain = UserQuery(user_id="u")
+    failed = parse_query_body(QueryKind.USER, '{"user_id":"u","status":"FAILED"}')
+    both = parse_query_body(QueryKind.USER, '{"user_id":"u","status":["FAILED","SENT"]}')
+    same = parse_query_params(QueryKind.USER, {"user_id": ["u"], "status": ["SENT,FAILED"]})
+    assert len({plain.scope(), failed.scope(), both.scope()}) == 3
+    assert both.scope() == same.scope()
+    tx = parse_query_body(QueryKind.TX, '{"transaction_id":"t","platform":"IOS"}')
+    assert tx.scope() != TxQuery(transaction_id="t").scope()
+
+
+def test_a_delivery_is_named_by_its_transaction_and_user() -> None:
+    query = parse_query_params(
+        QueryKind.DELIVERY, {"transaction_id": ["tx_002"], "user_id": ["test_user_001"]}
+    )
+    assert isinstance(query, DeliveryQuery)
+    assert query.normalised() == {"transaction_id": "tx_002", "user_id": "test_user_001"}
+    assert fields(problem_of(QueryKind.DELIVERY, '{"transaction_id":"t"}')) == {"user_id"}
+    problem = problem_of(QueryKind.DELIVERY, '{"transaction_id":"t","user_id":"u","limit":5}')
+    assert fields(problem) == {"limit"}

@@ -27,9 +27,17 @@ def test_status_and_platform_are_read_from_strings_or_members() -> None:
 
 
 def test_decimal_timestamps_from_dynamodb_become_ints() -> None:
-    converted = Record.from_mapping(record(created_at=Decimal("1700000000000")))
-    assert converted.created_at == 1_700_000_000_000
-    assert isinstance(converted.created_at, int)
+    converted = Record.from_mapping(
+        record(created_at=Decimal("1700000000000"), updated_at=Decimal("1700000000001"))
+    )
+    assert (converted.created_at, converted.updated_at) == (1_700_000_000_000, 1_700_000_000_001)
+    assert isinstance(converted.created_at, int) and isinstance(converted.updated_at, int)
+
+
+def test_a_record_without_updated_at_was_last_changed_when_created() -> None:
+    data = record()
+    del data["updated_at"]
+    assert Record.from_mapping(data).updated_at == data["created_at"]
 
 
 def test_records_written_before_ap_id_existed_read_as_null() -> None:
@@ -49,6 +57,8 @@ def test_records_written_before_ap_id_existed_read_as_null() -> None:
         ({"created_at": "yesterday"}, "created_at"),
         ({"created_at": Decimal("1.5")}, "created_at"),
         ({"created_at": True}, "created_at"),
+        ({"updated_at": "later"}, "updated_at"),
+        ({"updated_at": -1}, "updated_at"),
         ({"transaction_id": None}, "transaction_id"),
         ({"user_id": "has space"}, "user_id"),
         ({"notification_title": None}, "notification_title"),
@@ -82,8 +92,7 @@ def test_failed_records_carry_failed_tx_and_others_do_not() -> None:
 
 def test_projection_keeps_every_record_field_and_updated_at() -> None:
     item = project_record(command(updated_at=1_700_000_000_500, status=Status.SENT.value))
-    assert {k: item[k] for k in record()} == record(status="SENT")
-    assert item["updated_at"] == 1_700_000_000_500
+    assert {k: item[k] for k in record()} == record(status="SENT", updated_at=1_700_000_000_500)
 
 
 def test_updated_at_defaults_to_created_at() -> None:

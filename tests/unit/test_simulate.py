@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from query_service.domain.records import Record
-from query_service.local.simulate import Plan, plan_records
+from query_service.local.simulate import RETRIED_ERROR, Plan, plan_records
 from query_service.storage.projection import project_record
 
 NOW = 1_795_500_000_000
 
 
 def test_every_user_gets_every_transaction_then_an_outcome() -> None:
-    sent, outcomes = plan_records(Plan(users=7, transactions=3, failure_rate=0.3, seed=5), NOW)
+    traffic = plan_records(Plan(users=7, transactions=3, failure_rate=0.3, seed=5), NOW)
+    sent, outcomes = traffic.sent, traffic.outcomes
     assert len(sent) == len(outcomes) == 21
     assert len({(r["transaction_id"], r["user_id"]) for r in sent}) == 21
     for before, after in zip(sent, outcomes, strict=True):
@@ -27,13 +28,29 @@ def test_every_user_gets_every_transaction_then_an_outcome() -> None:
 
 @pytest.mark.parametrize(("rate", "failed"), [(0.0, 0), (1.0, 500)])
 def test_the_failure_rate_is_honoured_at_its_bounds(rate: float, failed: int) -> None:
-    _, outcomes = plan_records(Plan(users=50, transactions=10, failure_rate=rate, seed=1), NOW)
-    assert sum(o["status"] == "FAILED" for o in outcomes) == failed
+    traffic = plan_records(Plan(users=50, transactions=10, failure_rate=rate, seed=1), NOW)
+    assert sum(o["status"] == "FAILED" for o in traffic.outcomes) == failed
+    assert sum(o["status"] == "FAILED" for o in traffic.retried) == len(traffic.retried) * rate
+
+
+def test_deliveries_that_timed_out_are_sent_again_and_have_a_second_outcome() -> None:
+    traffic = plan_records(Plan(users=40, transactions=10, failure_rate=0.5, seed=2), NOW)
+    timed_out = [o for o in traffic.outcomes if o.get("error_msg") == RETRIED_ERROR]
+    assert timed_out and len(traffic.resent) == len(traffic.retried) == len(timed_out)
+    for failed, again, final in zip(timed_out, traffic.resent, traffic.retried, strict=True):
+        key = (failed["transaction_id"], failed["user_id"])
+        assert (again["transaction_id"], again["user_id"]) == key
+        assert (final["transaction_id"], final["user_id"]) == key
+        assert again["status"] == "SENT" and final["status"] in {"DELIVERED", "FAILED"}
+        assert failed["updated_at"] < again["updated_at"] < final["updated_at"]
+        assert ("error_msg" in final) == (final["status"] == "FAILED")
+    for round_ in traffic.rounds:  # a round is one batch write: one write per delivery
+        assert len({(r["transaction_id"], r["user_id"]) for r in round_}) == len(round_)
 
 
 def test_runs_do_not_overwrite_each_other_and_a_seed_repeats_the_traffic() -> None:
-    first, _ = plan_records(Plan(2, 2, 0.5, seed=9), NOW)
-    second, _ = plan_records(Plan(2, 2, 0.5, seed=9), NOW)
+    first = plan_records(Plan(2, 2, 0.5, seed=9), NOW).sent
+    second = plan_records(Plan(2, 2, 0.5, seed=9), NOW).sent
     assert {r["transaction_id"] for r in first}.isdisjoint({r["transaction_id"] for r in second})
     strip = [{k: v for k, v in r.items() if k != "transaction_id"} for r in first]
     assert strip == [{k: v for k, v in r.items() if k != "transaction_id"} for r in second]

@@ -1,4 +1,4 @@
-"""The three queries, their validation rules, and the public paths that name them.
+"""The queries, their validation rules, and the public paths that name them.
 
 Every tier (Query Lambda, ECS handler, Query Result Lambda) validates with these same
 models, so a request refused at one edge is refused at all of them with the same words.
@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from query_service.domain.errors import (
     GONE,
@@ -23,55 +23,49 @@ from query_service.domain.errors import (
     Problem,
     invalid,
 )
-from query_service.domain.records import IDENTIFIER_PATTERN, MAX_EPOCH_MS
+from query_service.domain.fields import (
+    DEFAULT_LIMIT,
+    DEFAULT_STATS_DAYS,
+    Cursor,
+    Days,
+    EpochMs,
+    Identifier,
+    Limit,
+    PlatformFilter,
+    StatusFilter,
+    field_errors,
+)
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_URL_CHARS = 4096  # path and query string
 MAX_HEADER_BYTES = 8 * 1024  # every header name and value
-DEFAULT_LIMIT = 10
-MAX_LIMIT = 100
-DEFAULT_STATS_DAYS = 7
-MAX_STATS_DAYS = 90
-MAX_CURSOR_CHARS = 2048
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
-
-IDENTIFIER_RULE = "1-128 characters of letters, digits and _ . : @ -"
-
-Identifier = Annotated[
-    str,
-    Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN, description=IDENTIFIER_RULE),
-]
-Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"page size, 1-{MAX_LIMIT}")]
-Cursor = Annotated[
-    str,
-    Field(
-        min_length=3,
-        max_length=MAX_CURSOR_CHARS,
-        pattern=CURSOR_PATTERN,
-        description="next_cursor of the previous page, as it was returned",
-    ),
-]
-EpochMs = Annotated[
-    int, Field(ge=0, le=MAX_EPOCH_MS, description="milliseconds since the epoch, inclusive")
-]
 
 
 class QueryKind(StrEnum):
     USER = "user"
     FAIL = "fail"
     TX = "tx"
+    DELIVERY = "delivery"
     STATS = "stats"
 
 
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    limit: Limit = DEFAULT_LIMIT
-    cursor: Cursor | None = None
-
     @property
     def kind(self) -> QueryKind:
         raise NotImplementedError
+
+    def normalised(self) -> dict[str, Any]:
+        """The body forwarded upstream: defaults applied, absent options left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class _ListQuery(_Query):
+    """A query that answers a page of records, newest first, with a cursor to the next."""
+
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor | None = None
 
     @property
     def partition(self) -> str:
@@ -79,22 +73,30 @@ class _Query(BaseModel):
         raise NotImplementedError
 
     def scope(self) -> str:
-        """What a cursor is bound to: the same query, whatever the page size."""
-        fields = self.model_dump(exclude={"limit", "cursor"}, exclude_none=True)
+        """What a cursor is bound to: the same query and filters, whatever the page size."""
+        fields = self.model_dump(mode="json", exclude={"limit", "cursor"}, exclude_none=True)
         return f"{self.kind.value}|" + "|".join(f"{k}={v}" for k, v in sorted(fields.items()))
 
-    def normalised(self) -> dict[str, Any]:
-        """The body forwarded upstream: defaults applied, absent options left out."""
-        return self.model_dump(mode="json", exclude_none=True)
+    def filters(self) -> dict[str, tuple[str, ...]]:
+        """Attribute → the values a record must have one of (empty: no filter)."""
+        found: dict[str, tuple[str, ...]] = {}
+        for name in FILTER_FIELDS:
+            value = getattr(self, name, None)
+            if value is not None:
+                values = value if isinstance(value, tuple) else (value,)
+                found[name] = tuple(str(v) for v in values)
+        return found
 
 
-class UserQuery(_Query):
+class UserQuery(_ListQuery):
     """A user's records, newest first."""
 
     user_id: Identifier
     since: EpochMs | None = None
     until: EpochMs | None = None
     ap_id: Identifier | None = None
+    status: StatusFilter | None = None
+    platform: PlatformFilter | None = None
 
     @model_validator(mode="after")
     def _window(self) -> UserQuery:
@@ -111,8 +113,9 @@ class UserQuery(_Query):
         return self.user_id
 
 
-class _TransactionQuery(_Query):
+class _TransactionQuery(_ListQuery):
     transaction_id: Identifier
+    platform: PlatformFilter | None = None
 
     @property
     def partition(self) -> str:
@@ -130,30 +133,30 @@ class FailQuery(_TransactionQuery):
 class TxQuery(_TransactionQuery):
     """Every delivery of a transaction, newest first."""
 
+    status: StatusFilter | None = None
+
     @property
     def kind(self) -> QueryKind:
         return QueryKind.TX
 
 
-class StatsQuery(BaseModel):
-    """A transaction's delivery funnel, or an application's daily counts."""
+class DeliveryQuery(_Query):
+    """One delivery (a transaction to a user) with its timeline."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    transaction_id: Identifier
+    user_id: Identifier
+
+    @property
+    def kind(self) -> QueryKind:
+        return QueryKind.DELIVERY
+
+
+class StatsQuery(_Query):
+    """A transaction's delivery funnel, or an application's daily counts."""
 
     transaction_id: Identifier | None = None
     ap_id: Identifier | None = None
-    days: (
-        Annotated[
-            int,
-            Field(
-                ge=1,
-                le=MAX_STATS_DAYS,
-                description=f"with ap_id: UTC days up to today, 1-{MAX_STATS_DAYS} "
-                f"(default {DEFAULT_STATS_DAYS})",
-            ),
-        ]
-        | None
-    ) = None
+    days: Days | None = None
 
     @model_validator(mode="after")
     def _one_scope(self) -> StatsQuery:
@@ -178,17 +181,23 @@ class StatsQuery(BaseModel):
 
 
 ListQuery = UserQuery | FailQuery | TxQuery
-Query = UserQuery | FailQuery | TxQuery | StatsQuery
+Query = UserQuery | FailQuery | TxQuery | DeliveryQuery | StatsQuery
 
 QUERY_MODELS: dict[
-    QueryKind, type[UserQuery] | type[FailQuery] | type[TxQuery] | type[StatsQuery]
+    QueryKind,
+    type[UserQuery] | type[FailQuery] | type[TxQuery] | type[DeliveryQuery] | type[StatsQuery],
 ] = {
     QueryKind.USER: UserQuery,
     QueryKind.FAIL: FailQuery,
     QueryKind.TX: TxQuery,
+    QueryKind.DELIVERY: DeliveryQuery,
     QueryKind.STATS: StatsQuery,
 }
+# Record attributes a list query may filter on (a DynamoDB FilterExpression, bounded reads).
+FILTER_FIELDS = ("ap_id", "status", "platform")
 _INTEGER_FIELDS = frozenset({"limit", "since", "until", "days"})
+# GET: these may be repeated, or hold several values separated by commas.
+_MULTI_VALUE_FIELDS = frozenset({"status", "platform"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,39 +235,6 @@ REMOVED_ROUTES: dict[str, str] = {
 }
 
 
-_UPPER_BOUNDS = {"limit": MAX_LIMIT, "days": MAX_STATS_DAYS}
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    field = str(error["loc"][0]) if error.get("loc") else ""
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not a field of this query"
-    if kind in {"string_pattern_mismatch", "string_too_short", "string_too_long"}:
-        if field == "cursor":
-            return "is not a cursor this service issued"
-        return f"must be {IDENTIFIER_RULE}"
-    if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return "must be an integer"
-    if kind in {"greater_than_equal", "less_than_equal"}:
-        if field in _UPPER_BOUNDS:
-            return f"must be between 1 and {_UPPER_BOUNDS[field]}"
-        return f"must be a millisecond timestamp between 0 and {MAX_EPOCH_MS}"
-    if kind == "string_type":
-        return "must be a string"
-    return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
-
-
-def _field_errors(exc: ValidationError) -> list[FieldError]:
-    errors = []
-    for e in exc.errors(include_url=False, include_input=False):
-        field = str(e["loc"][0]) if e["loc"] else "since"
-        errors.append(FieldError(field, _message(e)))
-    return errors
-
-
 def validate_query(kind: QueryKind, data: object) -> Query:
     """Validate an already-decoded request. Raises a 400 Problem naming each bad field."""
     if not isinstance(data, Mapping):
@@ -266,7 +242,7 @@ def validate_query(kind: QueryKind, data: object) -> Query:
     try:
         return QUERY_MODELS[kind].model_validate(data)
     except ValidationError as exc:
-        raise invalid(_field_errors(exc)) from None
+        raise invalid(field_errors(exc)) from None
 
 
 def parse_query_body(kind: QueryKind, body: bytes | str | None) -> Query:
@@ -284,12 +260,20 @@ def parse_query_body(kind: QueryKind, body: bytes | str | None) -> Query:
 
 
 def parse_query_params(kind: QueryKind, params: Mapping[str, Sequence[str]]) -> Query:
-    """A GET query string, each parameter given once; integers arrive as digits."""
+    """A GET query string: each parameter once, except a filter's (repeated, or a,b);
+    integers arrive as digits."""
     data: dict[str, object] = {}
-    repeated = [FieldError(k, "must be given once") for k, v in params.items() if len(v) > 1]
+    repeated = [
+        FieldError(k, "must be given once")
+        for k, v in params.items()
+        if len(v) > 1 and k not in _MULTI_VALUE_FIELDS
+    ]
     if repeated:
         raise invalid(repeated)
     for key, values in params.items():
+        if key in _MULTI_VALUE_FIELDS:
+            data[key] = [part for v in values for part in v.split(",")]
+            continue
         value: object = values[0] if values else ""
         if key in _INTEGER_FIELDS and isinstance(value, str) and value.isascii():
             value = int(value) if value.isdigit() and len(value) <= 16 else value

@@ -42,6 +42,20 @@ class MalformedRecord(ValueError):
         self.reason = reason
 
 
+RECORD_FIELDS = (
+    "transaction_id",
+    "user_id",
+    "created_at",
+    "updated_at",
+    "status",
+    "platform",
+    "notification_title",
+    "ap_id",
+    "marketing_id",
+    "error_msg",
+)
+
+
 def _identifier(data: Mapping[str, Any], name: str, *, optional: bool = False) -> str | None:
     value = data.get(name)
     if value is None and optional:
@@ -49,13 +63,6 @@ def _identifier(data: Mapping[str, Any], name: str, *, optional: bool = False) -
     if not isinstance(value, str) or not IDENTIFIER_RE.fullmatch(value):
         raise MalformedRecord(name, "missing or not an identifier")
     return value
-
-
-def _optional_text(data: Mapping[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    raise MalformedRecord(name, "not a string")
 
 
 def epoch_ms(value: object, name: str) -> int:
@@ -71,28 +78,45 @@ def epoch_ms(value: object, name: str) -> int:
     return value
 
 
+def status_of(value: object, field: str = "status") -> Status:
+    """A status from its value (or a member); MalformedRecord naming ``field`` otherwise."""
+    status = _STATUSES.get(str(value))
+    if status is None:
+        raise MalformedRecord(field, "not one of SENT, DELIVERED, FAILED")
+    return status
+
+
+def optional_text(value: object, field: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise MalformedRecord(field, "not a string")
+
+
 def _checked_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     """Record's fields from ``data``, checked; raises MalformedRecord naming the first bad
     field. The one place the Record shape is checked."""
-    status = _STATUSES.get(str(data.get("status")))
-    if status is None:
-        raise MalformedRecord("status", "not one of SENT, DELIVERED, FAILED")
+    status = status_of(data.get("status"))
     platform = _PLATFORMS.get(str(data.get("platform")))
     if platform is None:
         raise MalformedRecord("platform", "not one of IOS, ANDROID, WEBPUSH")
     title = data.get("notification_title")
     if not isinstance(title, str):
         raise MalformedRecord("notification_title", "missing or not a string")
+    created_at = epoch_ms(data.get("created_at"), "created_at")
+    updated = data.get("updated_at")
     return {
         "transaction_id": _identifier(data, "transaction_id") or "",
         "user_id": _identifier(data, "user_id") or "",
-        "created_at": epoch_ms(data.get("created_at"), "created_at"),
+        "created_at": created_at,
+        # A write that never changed the status may leave it out: the delivery's creation
+        # was its last status change.
+        "updated_at": created_at if updated is None else epoch_ms(updated, "updated_at"),
         "status": status,
         "platform": platform,
         "notification_title": title,
         "ap_id": _identifier(data, "ap_id", optional=True),
-        "marketing_id": _optional_text(data, "marketing_id"),
-        "error_msg": _optional_text(data, "error_msg"),
+        "marketing_id": optional_text(data.get("marketing_id"), "marketing_id"),
+        "error_msg": optional_text(data.get("error_msg"), "error_msg"),
     }
 
 
@@ -101,6 +125,7 @@ class Record:
     transaction_id: str
     user_id: str
     created_at: int
+    updated_at: int
     status: Status
     platform: Platform
     notification_title: str
@@ -118,6 +143,7 @@ class Record:
             "transaction_id": self.transaction_id,
             "user_id": self.user_id,
             "created_at": self.created_at,
+            "updated_at": self.updated_at,
             "status": self.status.value,
             "platform": self.platform.value,
             "notification_title": self.notification_title,

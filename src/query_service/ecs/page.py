@@ -32,21 +32,35 @@ def _optional(schema: core_schema.CoreSchema) -> core_schema.TypedDictField:
     )
 
 
+_EPOCH_MS = core_schema.int_schema(ge=0, le=MAX_EPOCH_MS, strict=True)
+
+
+def _last_change(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without updated_at changed last when it was created, as Record has it."""
+    if record["updated_at"] is None:
+        record["updated_at"] = record["created_at"]
+    return record
+
+
 # Field by field as Record has them, in its order (the order of the answer's keys); any
 # other key of an item is dropped, as Record.from_mapping drops it.
-RECORD = core_schema.typed_dict_schema(
-    {
-        "transaction_id": _required(_IDENTIFIER),
-        "user_id": _required(_IDENTIFIER),
-        "created_at": _required(core_schema.int_schema(ge=0, le=MAX_EPOCH_MS, strict=True)),
-        "status": _required(core_schema.literal_schema([s.value for s in Status])),
-        "platform": _required(core_schema.literal_schema([p.value for p in Platform])),
-        "notification_title": _required(_TEXT),
-        "ap_id": _optional(_IDENTIFIER),
-        "marketing_id": _optional(_TEXT),
-        "error_msg": _optional(_TEXT),
-    },
-    extra_behavior="ignore",
+RECORD = core_schema.no_info_after_validator_function(
+    _last_change,
+    core_schema.typed_dict_schema(
+        {
+            "transaction_id": _required(_IDENTIFIER),
+            "user_id": _required(_IDENTIFIER),
+            "created_at": _required(_EPOCH_MS),
+            "updated_at": _optional(_EPOCH_MS),
+            "status": _required(core_schema.literal_schema([s.value for s in Status])),
+            "platform": _required(core_schema.literal_schema([p.value for p in Platform])),
+            "notification_title": _required(_TEXT),
+            "ap_id": _optional(_IDENTIFIER),
+            "marketing_id": _optional(_TEXT),
+            "error_msg": _optional(_TEXT),
+        },
+        extra_behavior="ignore",
+    ),
 )
 PAGE = SchemaValidator(
     core_schema.typed_dict_schema(

@@ -1,7 +1,8 @@
 """Query Result Lambda: the internal API's backend (ARCHITECTURE §4).
 
 ``POST /query/user|fail|tx`` with the normalised query as JSON →
-``200 {"items": [Record…], "next_cursor": …}``; ``POST /query/stats`` →
+``200 {"items": [Record…], "next_cursor": …}``; ``POST /query/delivery`` → the same with
+the one delivery and its timeline, or no item; ``POST /query/stats`` →
 ``200 {"stats": {…}}`` (ARCHITECTURE §3's funnel or daily series); or problem+json.
 """
 
@@ -25,7 +26,7 @@ from query_service.domain.errors import (
     Problem,
     invalid,
 )
-from query_service.domain.queries import QueryKind, StatsQuery, parse_query_body
+from query_service.domain.queries import DeliveryQuery, QueryKind, StatsQuery, parse_query_body
 from query_service.lambdas.cursor_secret import read_cursor_secret
 from query_service.lambdas.resolver import Answer, Resolver, request_body
 from query_service.storage.dynamo import dynamodb_client
@@ -73,6 +74,8 @@ def run_query(kind: str) -> Answer:
         raise deadline_passed("record store")
     if isinstance(query, StatsQuery):
         return _statistics(query)
+    if isinstance(query, DeliveryQuery):
+        return _delivery(query)
     start = _codec().decode(query.scope(), query.cursor) if query.cursor else None
     try:
         page = _repository().page(query, start)
@@ -92,6 +95,19 @@ def run_query(kind: str) -> Answer:
         {"items": [r.to_dict() for r in page.records], "next_cursor": next_cursor},
         metrics={"ItemsReturned": len(page.records)},
     )
+
+
+def _delivery(query: DeliveryQuery) -> Answer:
+    """The one delivery with its timeline, or no item (the ECS handler answers the 404)."""
+    try:
+        found = _repository().delivery(query)
+    except (ClientError, BotoCoreError) as error:
+        raise _dynamodb_problem(error) from None
+    except StoredRecordError:
+        raise Problem(INTERNAL_ERROR, "A stored record could not be read.") from None
+    items = [] if found is None else [found.to_dict()]
+    log.info("query served", extra={"route": "/query/delivery", "items": len(items)})
+    return Answer(200, {"items": items, "next_cursor": None}, metrics={"ItemsReturned": len(items)})
 
 
 def _statistics(query: StatsQuery) -> Answer:

@@ -3,8 +3,9 @@
 Powertools' BatchProcessor with partial batch responses: a record that cannot be projected
 is reported in ``batchItemFailures`` (with its reason logged, never its device token or
 payload), so Lambda retries it, bisects, and finally sends it to the on-failure
-destination, while the rest of its batch is projected. Writes are conditional on the
-stored ``updated_at``, so replays and late retries never regress a record.
+destination, while the rest of its batch is projected. Each change is applied once to its
+read item (storage/projection.py decides, storage/projector.py writes, conditioned on the
+version it read), so replays and late retries never regress a record or repeat an event.
 
 The records of a batch are written concurrently (``WRITE_CONCURRENCY`` at a time), one key's
 changes still in stream order: a batch costs about one write's latency per
@@ -15,6 +16,7 @@ read side follows a busy shard.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -31,22 +33,23 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
 )
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from query_service.config import Tier, get_settings
-from query_service.domain.records import MalformedRecord, epoch_ms
+from query_service.domain.records import MalformedRecord
 from query_service.logs import configure_logging
 from query_service.metrics import publish
-from query_service.storage.dynamo import dynamodb_client, to_attribute, to_item
-from query_service.storage.projection import project_record, read_key
+from query_service.storage.dynamo import dynamodb_client
+from query_service.storage.projection import Change, ReadKey, stream_version
+from query_service.storage.projector import Projector, Stored, WriteConflict
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
 
+Known = dict[ReadKey, Stored]
+
 TIER: Tier = "stream_processor"
-# Put or delete only if the read item is absent or not newer than this change.
-NOT_NEWER = "attribute_not_exists(sk) OR updated_at <= :updated_at"
 
 configure_logging(TIER, get_settings().log_level)
 log = logging.getLogger(__name__)
@@ -71,8 +74,9 @@ def _client() -> DynamoDBClient:
     return dynamodb_client(settings)
 
 
-def _table() -> str:
-    return get_settings().notification_table_name
+def _projector(client: DynamoDBClient) -> Projector:
+    settings = get_settings()
+    return Projector(client, settings.notification_table_name, settings.retention_days)
 
 
 def _keys(record: DynamoDBRecord) -> dict[str, Any]:
@@ -80,74 +84,61 @@ def _keys(record: DynamoDBRecord) -> dict[str, Any]:
     return dict(keys or {})
 
 
-def _updated_at(image: dict[str, Any]) -> int:
-    value = image.get("updated_at", image.get("created_at"))
-    return epoch_ms(value, "updated_at")
-
-
-def _conditional(client: DynamoDBClient, write: str, **kwargs: Any) -> bool:
-    """Run a conditional write; False when a newer read item already holds the key."""
-    try:
-        getattr(client, write)(TableName=_table(), ConditionExpression=NOT_NEWER, **kwargs)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def project_change(record: DynamoDBRecord, client: DynamoDBClient) -> str:
-    """Apply one stream record to the read table; returns what was done (for the log)."""
+def change_of(record: DynamoDBRecord) -> Change:
+    """The change a stream record carries; UnprojectableRecord saying why if none."""
     stream = record.dynamodb
     if stream is None:
         raise UnprojectableRecord("stream record without a dynamodb section")
-    name = record.event_name.name if record.event_name else ""
+    name = str(record.get("eventName") or "")
     try:
+        version = stream_version(stream.sequence_number)
+        old = dict(stream.old_image or {}) or None
         if name in {"INSERT", "MODIFY"}:
             new = dict(stream.new_image or {})
-            old = dict(stream.old_image or {})
             if not new:
                 raise UnprojectableRecord("no NewImage: the stream must be NEW_AND_OLD_IMAGES")
-            item = project_record(new)
-            if old and old.get("created_at") not in (None, item["created_at"]):
-                raise UnprojectableRecord("created_at changed, but it is immutable")
-            written = _conditional(
-                client,
-                "put_item",
-                Item=to_item(item),
-                ExpressionAttributeValues={":updated_at": to_attribute(item["updated_at"])},
-            )
-            return "projected" if written else "stale"
+            return Change(version, new, old)
         if name == "REMOVE":
-            old = dict(stream.old_image or {})
-            if not old:
+            if old is None:
                 raise UnprojectableRecord("no OldImage: the stream must be NEW_AND_OLD_IMAGES")
-            created = epoch_ms(old.get("created_at"), "created_at")
-            key = read_key(old, created)
-            deleted = _conditional(
-                client,
-                "delete_item",
-                Key=to_item(key),
-                ExpressionAttributeValues={":updated_at": to_attribute(_updated_at(old))},
-            )
-            return "deleted" if deleted else "stale"
+            return Change(version, None, old)
     except MalformedRecord as exc:
         raise UnprojectableRecord(f"{exc.field}: {exc.reason}") from None
+    except (TypeError, ValueError) as exc:  # an attribute value the images cannot hold
+        raise UnprojectableRecord(f"image not readable: {type(exc).__name__}") from None
     raise UnprojectableRecord(f"unknown eventName {name or None}")
 
 
-def apply_record(record: DynamoDBRecord, client: DynamoDBClient) -> None:
+def project_change(record: DynamoDBRecord, projector: Projector, known: Known) -> str:
+    """Apply one stream record to the read table; returns what was done (for the log)."""
+    change = change_of(record)
+    try:
+        step = projector.apply(change, known)
+    except MalformedRecord as exc:
+        raise UnprojectableRecord(f"{exc.field}: {exc.reason}") from None
+    if not step.changed:
+        return "applied before"
+    if step.after is None:
+        return "deleted"
+    return "projected" if step.after["updated_at"] == change.image.get("updated_at") else "joined"
+
+
+def apply_record(record: DynamoDBRecord, projector: Projector, known: Known) -> None:
     """Project one change, logging why it could not be (never its secrets)."""
     try:
-        outcome = project_change(record, client)
+        outcome = project_change(record, projector, known)
     except UnprojectableRecord as exc:
         log.error(
             "record not projected",
             extra={"event_id": record.event_id, "keys": _keys(record), "reason": str(exc)},
         )
         raise
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+    except (ClientError, WriteConflict) as error:
+        code = (
+            error.response.get("Error", {}).get("Code", "")
+            if isinstance(error, ClientError)
+            else "WriteConflict"
+        )
         log.error(
             "read table write failed",
             extra={"event_id": record.event_id, "keys": _keys(record), "error_code": code},
@@ -156,29 +147,59 @@ def apply_record(record: DynamoDBRecord, client: DynamoDBClient) -> None:
     log.debug("record applied", extra={"event_id": record.event_id, "outcome": outcome})
 
 
+def preload(projector: Projector, records: list[dict[str, Any]]) -> Known:
+    """The read items a batch's modifications and removals touch, in one consistent read;
+    empty if that read fails (each change then reads its own item, and fails alone if it
+    cannot)."""
+    keys = []
+    for raw in records:
+        with contextlib.suppress(UnprojectableRecord, MalformedRecord):
+            change = change_of(DynamoDBRecord(raw))
+            if not change.inserts:  # an insert is written without a read
+                keys.append(change.key)
+    if not keys:
+        return {}
+    try:
+        return projector.load(keys)
+    except (ClientError, BotoCoreError) as error:
+        log.warning("could not read the batch's read items at once", exc_info=error)
+        return {}
+
+
 async def _apply_in_stream_order(
-    record: DynamoDBRecord, *, client: DynamoDBClient, locks: defaultdict[str, asyncio.Lock]
+    record: DynamoDBRecord,
+    *,
+    projector: Projector,
+    known: Known,
+    locks: defaultdict[str, asyncio.Lock],
 ) -> None:
     """One writer thread per record; the changes of one key wait for each other."""
     async with locks[repr(sorted(_keys(record).items()))]:
         call = contextvars.copy_context().run  # the request id reaches the writer's logs
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(_writers, call, apply_record, record, client)
+        await loop.run_in_executor(_writers, call, apply_record, record, projector, known)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
-    # The writer threads are handed one client and this invocation's locks (asyncio locks
-    # belong to the event loop that uses them, and Powertools runs one per invocation).
-    handler = partial(_apply_in_stream_order, client=_client(), locks=defaultdict(asyncio.Lock))
+    projector = _projector(_client())
+    records = event.get("Records", [])
+    # The writer threads are handed one projector, the batch's read items and this
+    # invocation's locks (asyncio locks belong to the event loop that uses them, and
+    # Powertools runs one per invocation).
+    handler = partial(
+        _apply_in_stream_order,
+        projector=projector,
+        known=preload(projector, records),
+        locks=defaultdict(asyncio.Lock),
+    )
     response = async_process_partial_response(event, handler, processor, context)
     failures = len(response.get("batchItemFailures", []))
-    records = len(event.get("Records", []))
-    log.info("batch processed", extra={"records": records, "failures": failures})
+    log.info("batch processed", extra={"records": len(records), "failures": failures})
     publish(
         "stream-processor",
         "stream",
         latency_ms=(time.perf_counter() - started) * 1000,
-        counts={"RecordsProcessed": records - failures, "RecordsFailed": failures},
+        counts={"RecordsProcessed": len(records) - failures, "RecordsFailed": failures},
     )
     return dict(response)

@@ -1,5 +1,8 @@
 """Demo data: the brief's sample (MISSION.md) plus a few hundred generated deliveries.
 
+The sample's deliveries are written the way the push sender reports them, SENT and then
+the outcome, so the read side builds their timelines from the stream.
+
 The sample makes the brief's example calls give meaningful answers; the generated part
 gives paging, filters and the other queries something to walk through. Generation is
 seeded, so two runs hold the same records (only the timestamps follow the clock).
@@ -7,6 +10,7 @@ seeded, so two runs hold the same records (only the timestamps follow the clock)
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -48,9 +52,34 @@ def _delivery(
     return record
 
 
-def sample_records(now_ms: int) -> list[dict[str, Any]]:
-    """The brief's users, transactions and failures (tx_002 and tx_004 failed)."""
-    return [
+def _then(
+    record: dict[str, Any], status: str, after_ms: int, error: str | None = None
+) -> dict[str, Any]:
+    """The same delivery ``after_ms`` after its creation, in ``status``."""
+    later = dict(record, status=status, updated_at=record["created_at"] + after_ms)
+    later.pop("error_msg", None)
+    if error is not None:
+        later["error_msg"] = error
+    return later
+
+
+def _sent(record: dict[str, Any]) -> dict[str, Any]:
+    return _then(record, "SENT", 0)
+
+
+Writes = list[list[dict[str, Any]]]  # rounds of writes; within a round, one per delivery
+
+
+def sample_writes(now_ms: int) -> Writes:
+    """The brief's users, transactions and failures (tx_002 and tx_004 failed), each delivery
+    written as the push sender reports it: SENT first, then its outcome.
+
+    Three stories for the timelines: tx_002's failure shows SENT then FAILED with its
+    reason; tx_004 to test_user_001 failed with a timeout, was retried and delivered; and
+    tx_003's receipt to test_user_003 came before the send confirmation, which arrived late
+    (an older status after a newer one: it joins the timeline in its place).
+    """
+    final = [
         _delivery(
             "tx_001",
             "test_user_001",
@@ -136,9 +165,18 @@ def sample_records(now_ms: int) -> list[dict[str, Any]]:
             marketing_id="mkt_2025_summer",
         ),
     ]
+    by_key = {(r["transaction_id"], r["user_id"]): r for r in final}
+    late = by_key[("tx_003", "test_user_003")]
+    retried = by_key[("tx_004", "test_user_001")]
+    first = [_sent(r) for r in final if r is not late and r["status"] != "SENT"]
+    first += [r for r in final if r["status"] == "SENT"]
+    second = [r for r in final if r["status"] != "SENT" and r is not retried]
+    second.append(_then(retried, "FAILED", 10_000, "Network timeout"))
+    third = [_then(retried, "SENT", 20_000), _sent(late)]
+    return [first, second, third, [retried]]
 
 
-def generated_records(now_ms: int, count: int = 300, seed: int = 7) -> list[dict[str, Any]]:
+def generated_writes(now_ms: int, count: int = 300, seed: int = 7) -> Writes:
     """``count`` deliveries of 30 campaigns to 60 users, about 8 % failed."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     users = [f"user_{i:04d}" for i in range(1, 61)] + list(SAMPLE_USERS)
@@ -162,22 +200,38 @@ def generated_records(now_ms: int, count: int = 300, seed: int = 7) -> list[dict
             ap_id=SAMPLE_AP_IDS[campaign % len(SAMPLE_AP_IDS)],
             error_msg=rng.choice(ERRORS) if status == "FAILED" else None,
         )
-    return list(records.values())
+    # One write each, in its final state: the sample tells the timelines' stories, and the
+    # stack's start waits for the stream to project every write.
+    return [list(records.values())]
 
 
-def demo_records(now_ms: int | None = None, generated: int = 300) -> list[dict[str, Any]]:
+def demo_writes(now_ms: int | None = None, generated: int = 300) -> Writes:
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
-    return sample_records(now_ms) + generated_records(now_ms, generated)
+    sample, extra = sample_writes(now_ms), generated_writes(now_ms, generated)
+    empty: list[dict[str, Any]] = []
+    return [a + b for a, b in itertools.zip_longest(sample, extra, fillvalue=empty)]
+
+
+def newest(writes: Writes) -> list[dict[str, Any]]:
+    """Each delivery's newest version (by updated_at): what the read side ends up showing."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in itertools.chain.from_iterable(writes):
+        key = (record["transaction_id"], record["user_id"])
+        if key not in found or record["updated_at"] >= found[key]["updated_at"]:
+            found[key] = record
+    return list(found.values())
 
 
 def load_demo(
     client: DynamoDBClient, command_table: str, generated: int = 300
 ) -> list[dict[str, Any]]:
-    """Write the demo deliveries to the command table, as the push sender would.
+    """Write the demo deliveries to the command table, as the push sender would: round by
+    round, so each delivery's changes reach the stream in order.
 
-    The read side gets them the production way: stream → Stream Processor. Returns what
-    was written, so the caller can wait for the projection.
+    The read side gets them the production way: stream → Stream Processor. Returns each
+    delivery's newest version, so the caller can wait for the projection.
     """
-    records = demo_records(generated=generated)
-    batch_put(client, command_table, records)
-    return records
+    writes = demo_writes(generated=generated)
+    for round_ in writes:
+        batch_put(client, command_table, round_)
+    return newest(writes)

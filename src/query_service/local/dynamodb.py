@@ -214,12 +214,13 @@ def ensure_tables(
     notification_table: str,
     stats_table: str | None = None,
 ) -> None:
-    """Create the tables (storage/tables.py) unless they exist, and wait until active
-    (the statistics table only when named)."""
+    """Create the tables (storage/tables.py) unless they exist, wait until active, and
+    turn their TTL on (the statistics table only when named)."""
     from query_service.storage.tables import (
         command_table_spec,
         notification_table_spec,
         stats_table_spec,
+        time_to_live_spec,
     )
 
     existing = set(client.list_tables()["TableNames"])
@@ -232,3 +233,6 @@ def ensure_tables(
         client.get_waiter("table_exists").wait(
             TableName=spec["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
+        ttl = client.describe_time_to_live(TableName=spec["TableName"])
+        if ttl["TimeToLiveDescription"].get("TimeToLiveStatus") != "ENABLED":
+            client.update_time_to_live(**time_to_live_spec(spec["TableName"]))

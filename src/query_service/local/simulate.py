@@ -2,9 +2,10 @@
 
 Every transaction (a campaign) goes to every simulated user: first the deliveries
 (status SENT), then their outcomes (DELIVERED, or FAILED with a reason, at
-``failure_rate``), each a full put of the command record with a later ``updated_at``, so
-the stream carries INSERTs and then MODIFYs. Identifiers carry a run id, so runs add to
-each other instead of overwriting.
+``failure_rate``); a delivery that failed with a timeout is sent again and has a second
+outcome. Each is a full put of the command record with a later ``updated_at``, so the
+stream carries INSERTs and then MODIFYs, and the read side builds each delivery's
+timeline. Identifiers carry a run id, so runs add to each other instead of overwriting.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 PLATFORMS = ("IOS", "ANDROID", "WEBPUSH")
+# A failure the sender retries: the delivery is sent again, and has a second outcome.
+RETRIED_ERROR = "Network timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +48,38 @@ class Plan:
         return self.users * self.transactions
 
 
-def plan_records(plan: Plan, now_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The deliveries (SENT) and their outcomes (DELIVERED or FAILED), same keys, in order."""
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """What a plan writes, round by round; one write per delivery in each round."""
+
+    sent: list[dict[str, Any]]  # every delivery, SENT
+    outcomes: list[dict[str, Any]]  # each one's outcome: DELIVERED, or FAILED with a reason
+    resent: list[dict[str, Any]]  # the deliveries that timed out, sent again
+    retried: list[dict[str, Any]]  # the outcome of each of those
+
+    @property
+    def rounds(self) -> list[list[dict[str, Any]]]:
+        return [self.sent, self.outcomes, self.resent, self.retried]
+
+
+def _outcome(
+    rng: random.Random, delivery: dict[str, Any], after: int, failure_rate: float
+) -> dict[str, Any]:
+    outcome = dict(delivery, updated_at=after + rng.randrange(200, 30_000))
+    outcome.pop("error_msg", None)
+    if rng.random() < failure_rate:
+        outcome["status"] = "FAILED"
+        outcome["error_msg"] = rng.choice(ERRORS)
+    else:
+        outcome["status"] = "DELIVERED"
+    return outcome
+
+
+def plan_records(plan: Plan, now_ms: int) -> Traffic:
+    """The deliveries (SENT), their outcomes, and the retries of those that timed out."""
     rng = random.Random(plan.seed)  # noqa: S311 - simulated traffic, not security
     run = plan.run_id or uuid.uuid4().hex[:6]
-    sent: list[dict[str, Any]] = []
-    outcomes: list[dict[str, Any]] = []
+    traffic = Traffic([], [], [], [])
     start = now_ms - plan.deliveries  # one millisecond apart, the last one now
     for t in range(plan.transactions):
         tx = f"sim_{run}_tx_{t:05d}"
@@ -72,14 +101,14 @@ def plan_records(plan: Plan, now_ms: int) -> tuple[list[dict[str, Any]], list[di
                 "device_token": f"sim-token-{user}-{platform.lower()}",
                 "payload": '{"title":"' + title + '"}',
             }
-            sent.append(delivery)
-            failed = rng.random() < plan.failure_rate
-            outcome = dict(delivery, updated_at=created + rng.randrange(200, 30_000))
-            outcome["status"] = "FAILED" if failed else "DELIVERED"
-            if failed:
-                outcome["error_msg"] = rng.choice(ERRORS)
-            outcomes.append(outcome)
-    return sent, outcomes
+            traffic.sent.append(delivery)
+            outcome = _outcome(rng, delivery, created, plan.failure_rate)
+            traffic.outcomes.append(outcome)
+            if outcome.get("error_msg") == RETRIED_ERROR:
+                again = dict(delivery, updated_at=outcome["updated_at"] + rng.randrange(1000, 5000))
+                traffic.resent.append(again)
+                traffic.retried.append(_outcome(rng, again, again["updated_at"], plan.failure_rate))
+    return traffic
 
 
 def simulate(
@@ -92,19 +121,21 @@ def simulate(
     timeout: float = 300.0,
     out: IO[str] = sys.stderr,
 ) -> None:
-    sent, outcomes = plan_records(plan, int(time.time() * 1000))
+    traffic = plan_records(plan, int(time.time() * 1000))
     started = time.monotonic()
-    with progress_bar(len(sent) + len(outcomes), "simulate", out) as advance:
-        batch_put(client, command_table, sent, advance)
-        batch_put(client, command_table, outcomes, advance)
+    with progress_bar(sum(len(r) for r in traffic.rounds), "simulate", out) as advance:
+        for round_ in traffic.rounds:
+            batch_put(client, command_table, round_, advance)
     written = time.monotonic() - started
-    failed = sum(1 for o in outcomes if o["status"] == "FAILED")
+    finals = {(o["transaction_id"], o["user_id"]): o for o in traffic.outcomes + traffic.retried}
+    failed = sum(1 for o in finals.values() if o["status"] == "FAILED")
     out.write(
-        f"wrote {len(sent):,} deliveries and {len(outcomes):,} status updates "
-        f"({failed:,} FAILED) to {command_table} in {written:.1f} s\n"
+        f"wrote {len(traffic.sent):,} deliveries and {len(traffic.outcomes):,} status updates "
+        f"({failed:,} FAILED), {len(traffic.resent):,} retried after a timeout "
+        f"({2 * len(traffic.resent):,} more updates), to {command_table} in {written:.1f} s\n"
     )
     if wait:
         out.write(f"waiting for {read_table} to show every outcome...\n")
-        caught_up = wait_until_projected(client, read_table, outcomes, timeout=timeout)
+        caught_up = wait_until_projected(client, read_table, list(finals.values()), timeout=timeout)
         out.write(f"read side caught up {caught_up:.1f} s after the last write\n")
     out.flush()

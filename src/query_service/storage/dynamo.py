@@ -71,6 +71,10 @@ def to_attribute(value: object) -> AttributeValue:
         return {"N": str(value)}
     if value is None:
         return {"NULL": True}
+    if isinstance(value, list | tuple):
+        return {"L": [to_attribute(v) for v in value]}
+    if isinstance(value, Mapping):
+        return {"M": to_item(value)}
     raise TypeError(f"unsupported attribute type {type(value).__name__}")
 
 

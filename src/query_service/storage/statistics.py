@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from query_service.domain.statistics import Scope, count_deltas, daily, days_until, funnel
 from query_service.storage.dynamo import from_item
+from query_service.storage.tables import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -37,7 +38,6 @@ BATCH_GET_ATTEMPTS = 4
 # delivery whose retention ended still finds its counters (the TTL sweep lags); a reader
 # ignores a counter item past its own expires_at.
 COUNTER_GRACE_SECONDS = 7 * 86_400
-TTL_ATTRIBUTE = "expires_at"
 
 
 def shard_of(transaction_id: str, user_id: str) -> int:

@@ -1,8 +1,8 @@
 """The three tables, defined once.
 
-These dicts are the single source of truth for the local stack (``create_table``) and
-are compared against ``infra/terraform`` by a drift test, so a key or index changed in one
-place and not the other fails ``make test``.
+These dicts are the single source of truth for the local stack (``create_table``, then
+``update_time_to_live``) and are compared against ``infra/terraform`` by a drift test, so a
+key, index or TTL attribute changed in one place and not the other fails ``make test``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ STATS_TABLE = "delivery-stats"
 
 TRANSACTION_INDEX = "transaction_id-index"
 FAILURES_INDEX = "failures-index"
+# /query/delivery: one delivery by its command key, whatever its created_at (the table's
+# sort key starts with it), in one Query whose cost does not grow with the transaction.
+DELIVERY_INDEX = "delivery-index"
+# Every table's TTL attribute (N, epoch seconds): for a delivery created_at + RETENTION_DAYS.
+TTL_ATTRIBUTE = "expires_at"
 # Kept from the pre-migration schema; nothing queries it any more and it can be dropped.
 MARKETING_INDEX = "marketing_id-index"
 
@@ -68,6 +73,7 @@ def notification_table_spec(name: str = NOTIFICATION_TABLE) -> dict[str, Any]:
             _index(TRANSACTION_INDEX, "transaction_id", "created_at"),
             _index(FAILURES_INDEX, "failed_tx", "created_at"),
             _index(MARKETING_INDEX, "marketing_id", "created_at"),
+            _index(DELIVERY_INDEX, "transaction_id", "user_id"),
         ],
     }
 
@@ -84,4 +90,12 @@ def stats_table_spec(name: str = STATS_TABLE) -> dict[str, Any]:
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    }
+
+
+def time_to_live_spec(name: str) -> dict[str, Any]:
+    """``update_time_to_live`` arguments: every table expires items by ``expires_at``."""
+    return {
+        "TableName": name,
+        "TimeToLiveSpecification": {"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
     }

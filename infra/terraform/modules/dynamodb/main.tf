@@ -14,6 +14,13 @@ resource "aws_dynamodb_table" "command" {
   stream_enabled   = true
   stream_view_type = "NEW_AND_OLD_IMAGES"
 
+  # The push sender sets expires_at (created_at + RETENTION_DAYS, epoch seconds); the
+  # deletions of the TTL sweep reach the read side as REMOVEs on the stream.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   attribute {
     name = "transaction_id"
     type = "S"
@@ -42,6 +49,13 @@ resource "aws_dynamodb_table" "notification" {
   hash_key                    = "user_id"
   range_key                   = "sk" # f"{created_at:013d}#{transaction_id}"
   deletion_protection_enabled = var.deletion_protection
+
+  # Set by the projection (created_at + RETENTION_DAYS); queries never return an item past
+  # it, even before the sweep removes it.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
 
   attribute {
     name = "user_id"
@@ -86,6 +100,14 @@ resource "aws_dynamodb_table" "notification" {
     name            = "failures-index"
     hash_key        = "failed_tx"
     range_key       = "created_at"
+    projection_type = "ALL"
+  }
+
+  # /query/delivery: one delivery by its command key, with its timeline.
+  global_secondary_index {
+    name            = "delivery-index"
+    hash_key        = "transaction_id"
+    range_key       = "user_id"
     projection_type = "ALL"
   }
 

@@ -1,0 +1,129 @@
+"""The projection's writes to notification-records (ARCHITECTURE §5).
+
+A change is applied as read → ``transition`` → a write conditioned on the version that was
+read, so each read item moves from one state to the next exactly once, whatever else writes
+the table at the same time (a second poller, a backfill): on a conflict the item is read
+again and the change decided again. The reads of a batch are one consistent BatchGetItem,
+and an insert (a delivery's first change) is written without a read, conditioned on there
+being no item yet: a change costs one write, as it did before timelines needed the stored
+item, plus one read per batch.
+
+``write`` is the one place a transition reaches DynamoDB: a read model derived from the
+same state change (counts by status) adds its updates there, in one transaction with the
+item's conditional put or delete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from query_service.storage.dynamo import from_item, to_attribute, to_item
+from query_service.storage.projection import Change, ReadKey, Transition, transition
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+BATCH_GET_SIZE = 100  # DynamoDB's BatchGetItem limit
+CONFLICT_ATTEMPTS = 5
+Stored = dict[str, Any] | None
+
+
+class WriteConflict(RuntimeError):
+    """The read item kept changing under the projection; the change is retried later."""
+
+
+def _key(key: ReadKey) -> dict[str, Any]:
+    return {"user_id": {"S": key[0]}, "sk": {"S": key[1]}}
+
+
+def _is_conflict(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _unchanged_since_read(before: Stored) -> dict[str, Any]:
+    """The condition that the item is still what ``before`` says it was."""
+    if before is None:
+        return {"ConditionExpression": "attribute_not_exists(sk)"}
+    names = {"ExpressionAttributeNames": {"#v": "version"}}
+    if "version" not in before:  # projected before versions existed
+        return {"ConditionExpression": "attribute_exists(sk) AND attribute_not_exists(#v)"} | names
+    return {
+        "ConditionExpression": "#v = :seen",
+        "ExpressionAttributeValues": {":seen": to_attribute(before["version"])},
+    } | names
+
+
+class Projector:
+    def __init__(self, client: DynamoDBClient, table: str, retention_days: int) -> None:
+        self._client = client
+        self._table = table
+        self._retention_days = retention_days
+
+    def load(self, keys: Iterable[ReadKey]) -> dict[ReadKey, Stored]:
+        """The stored items at ``keys`` (None where there is none), read consistently."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[ReadKey, Stored] = dict.fromkeys(wanted)
+        for start in range(0, len(wanted), BATCH_GET_SIZE):
+            pending: list[Any] = [_key(k) for k in wanted[start : start + BATCH_GET_SIZE]]
+            while pending:
+                response: dict[str, Any] = self._client.batch_get_item(  # type: ignore[assignment]
+                    RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                )
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    item = from_item(raw)
+                    found[(str(item["user_id"]), str(item["sk"]))] = item
+                unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {})
+                pending = list(unprocessed.get("Keys", []))
+        return found
+
+    def read(self, key: ReadKey) -> Stored:
+        response = self._client.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def apply(self, change: Change, known: MutableMapping[ReadKey, Stored]) -> Transition:
+        """Apply ``change``; returns what happened. ``known`` holds the items already read
+        (from ``load``), and is kept up to date; a key not in it is read first, except for
+        an insert, which is written as the first of its item unless that write's condition
+        finds one.
+
+        Raises MalformedRecord for a change that cannot be projected.
+        """
+        key = change.key
+        if key in known:
+            before = known[key]
+        elif change.inserts:
+            before = None  # the usual case, checked by the write's condition: no read
+        else:
+            before = self.read(key)
+        for _ in range(CONFLICT_ATTEMPTS):
+            step = transition(before, change, self._retention_days)
+            if not step.changed:
+                known[key] = before
+                return step
+            try:
+                self.write(step)
+            except ClientError as error:
+                known.pop(key, None)  # not known any more, whatever happened
+                if not _is_conflict(error):
+                    raise
+                log.info("read item changed since it was read: deciding again")
+                before = self.read(key)
+                continue
+            known[key] = step.after
+            return step
+        raise WriteConflict(f"read item {key} kept changing")
+
+    def write(self, step: Transition) -> None:
+        """Put or delete the read item, if it is still the one the transition started from."""
+        condition = _unchanged_since_read(step.before)
+        if step.after is None:
+            self._client.delete_item(TableName=self._table, Key=_key(step.key), **condition)
+        else:
+            self._client.put_item(TableName=self._table, Item=to_item(step.after), **condition)
