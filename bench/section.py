@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 USER_BODY = b'{"user_id":"test_user_001","limit":10}'  # the brief's example call
 FAIL_BODY = b'{"transaction_id":"tx_002"}'
-BODIES = {"/query/user": USER_BODY, "/query/fail": FAIL_BODY}
+DELIVERY_BODY = b'{"transaction_id":"tx_002","user_id":"test_user_001"}'  # with its timeline
+BODIES = {"/query/user": USER_BODY, "/query/fail": FAIL_BODY, "/query/delivery": DELIVERY_BODY}
 Say = Callable[[str], None]
 Results = Mapping[str, Any]
 

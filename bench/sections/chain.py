@@ -122,12 +122,24 @@ def targets(results: Results) -> list[Target]:
             "errors",
         ),
         Target(
+            "chain /query/delivery p50 over /query/user p50 at c=10",
+            _p50_ratio(results, "/query/delivery", "/query/user", 10),
+            1.0,
+            "x",
+        ),
+        Target(
             "ECS handler RSS after the chain runs",
             get(results, "chain", "ecs_rss_mib_after"),
             150,
             "MiB",
         ),
     ]
+
+
+def _p50_ratio(results: Results, path: str, other: str, c: int) -> float | None:
+    """``path``'s median latency over ``other``'s, at concurrency ``c`` (None if unmeasured)."""
+    a, b = chain_run(results, path, c).get("p50_ms"), chain_run(results, other, c).get("p50_ms")
+    return None if a is None or not b else round(a / b, 2)
 
 
 def explain(target: Target, results: Results) -> str | None:

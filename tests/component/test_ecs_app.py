@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterator
 from typing import Any
@@ -254,3 +255,64 @@ def test_an_unexpected_error_on_a_query_path_is_a_500_problem_without_details(
         body = assert_problem(response, 500)
         assert "secret" not in response.text and "RuntimeError" not in response.text
         assert body["title"]
+
+
+DELIVERY = {"transaction_id": "tx_002", "user_id": "test_user_001"}
+TIMELINE = [
+    {"status": "SENT", "at": 1_700_000_000_000, "error_msg": None},
+    {"status": "FAILED", "at": 1_700_000_030_000, "error_msg": "Device token invalid"},
+]
+
+
+def test_a_delivery_is_answered_with_its_timeline(api: TestClient, upstream: StubServer) -> None:
+    failed = record(status="FAILED", error_msg="Device token invalid", updated_at=1_700_000_030_000)
+    item = {**failed, "events": TIMELINE, "events_truncated": False, "sk": "dropped"}
+    upstream.reply = lambda _: Reply(200, {"items": [item], "next_cursor": None})
+    response = api.get("/query/delivery", params=DELIVERY)
+    assert response.status_code == 200, response.text
+    [delivery] = response.json()["data"]
+    assert delivery == {**failed, "events": TIMELINE, "events_truncated": False}
+    assert orjson.loads(upstream.seen[-1].body) == DELIVERY
+    assert upstream.seen[-1].path == "/query/delivery"
+
+
+def test_no_such_delivery_is_a_404_problem(api: TestClient, upstream: StubServer) -> None:
+    upstream.reply = lambda _: Reply(200, {"items": [], "next_cursor": None})
+    body = assert_problem(api.post("/query/delivery", json=DELIVERY), 404)
+    assert "tx_002" in str(body["detail"]) and "test_user_001" in str(body["detail"])
+
+
+def test_a_delivery_without_a_timeline_from_upstream_is_a_502(
+    api: TestClient, upstream: StubServer
+) -> None:
+    upstream.reply = lambda _: Reply(200, OK)  # a record, but no events
+    assert_problem(api.post("/query/delivery", json=DELIVERY), 502)
+
+
+def test_filters_are_forwarded_normalised(api: TestClient, upstream: StubServer) -> None:
+    upstream.reply = lambda _: Reply(200, OK)
+    response = api.get(
+        "/query/tx?transaction_id=tx_1&platform=IOS,ANDROID&status=FAILED&status=DELIVERED"
+    )
+    assert response.status_code == 200, response.text
+    assert orjson.loads(upstream.seen[-1].body) == {
+        "transaction_id": "tx_1",
+        "limit": 10,
+        "platform": ["IOS", "ANDROID"],
+        "status": ["DELIVERED", "FAILED"],
+    }
+    body = assert_problem(api.get("/query/user?user_id=u&status=LOST"), 400)
+    assert body["errors"] == [
+        {"field": "status", "message": "must be one or more of SENT, DELIVERED, FAILED"}
+    ]
+
+
+def test_the_documented_delivery_shape_is_the_one_answered() -> None:
+    from query_service.domain.records import Record
+    from query_service.domain.timeline import Delivery, Timeline
+    from query_service.ecs.schemas import DeliveryBody
+
+    timeline = Timeline.from_stored(TIMELINE, False)
+    assert [f.name for f in dataclasses.fields(DeliveryBody)] == list(
+        Delivery(Record.from_mapping(record()), timeline).to_dict()
+    )

@@ -131,3 +131,24 @@ def test_a_base64_encoded_body_is_answered_as_the_plain_one(lam: Tables) -> None
     assert body(encoded) == body(plain) and len(body(plain)["items"]) == 1
     event["body"] = "not base64!"
     assert query_result.lambda_handler(event, FakeContext())["statusCode"] == 400  # type: ignore[arg-type]
+
+
+def test_a_delivery_is_one_item_with_its_timeline_or_none(lam: Tables) -> None:
+    lam.put(command(transaction_id="tx_002", status="FAILED", error_msg="Device token invalid"))
+    found = body(call("/query/delivery", {"transaction_id": "tx_002", "user_id": "test_user_001"}))
+    [item] = found["items"]
+    assert item["events"] == [{"status": "FAILED", "at": T0, "error_msg": "Device token invalid"}]
+    assert item["events_truncated"] is False and "sk" not in item
+    assert found["next_cursor"] is None
+    none = call("/query/delivery", {"transaction_id": "tx_002", "user_id": "nobody"})
+    assert none["statusCode"] == 200 and body(none) == {"items": [], "next_cursor": None}
+
+
+def test_a_cursor_from_a_differently_filtered_query_is_a_400(lam: Tables) -> None:
+    lam.put(*(command(transaction_id=f"tx_{i}", created_at=T0 + i) for i in range(3)))
+    first = body(call("/query/user", {"user_id": "test_user_001", "limit": 1}))
+    assert first["next_cursor"]
+    other = {"user_id": "test_user_001", "status": "DELIVERED", "cursor": first["next_cursor"]}
+    response = call("/query/user", other)
+    assert response["statusCode"] == 400
+    assert body(response)["errors"][0]["field"] == "cursor"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
@@ -10,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from query_service.domain.records import MalformedRecord, Record
+from query_service.domain.timeline import Delivery, Timeline
 from query_service.ecs.page import parse_page
 from tests.support import record
 
 
-def reference(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
-    """The page checked the domain's way: decoded, then each item through Record."""
+def reference(raw: bytes, *, timeline: bool = False) -> tuple[list[dict[str, Any]], str | None]:
+    """The page checked the domain's way: decoded, then each item through Record (and its
+    timeline through Timeline, for a delivery)."""
     data = orjson.loads(raw)
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ValueError("success body without an items list")
@@ -23,9 +26,17 @@ def reference(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
     if cursor is not None and not isinstance(cursor, str):
         raise ValueError("next_cursor is not a string")
     try:
+        if timeline:
+            return [delivery(item) for item in data["items"]], cursor
         return [Record.from_mapping(item).to_dict() for item in data["items"]], cursor
     except (MalformedRecord, AttributeError, TypeError) as exc:
         raise ValueError(str(exc)) from exc
+
+
+def delivery(item: Any) -> dict[str, Any]:
+    record = Record.from_mapping(item)
+    timeline = Timeline.from_stored(item.get("events"), item.get("events_truncated"))
+    return Delivery(record, timeline).to_dict()
 
 
 IDENTIFIERS = st.one_of(
@@ -60,24 +71,60 @@ FIELD_VALUES = {
 }
 
 
-@st.composite
-def items(draw: st.DrawFn) -> Any:
-    """A record with some fields changed, dropped or added; now and then not an object."""
-    if draw(st.integers(0, 30)) == 0:
-        return draw(st.one_of(JSON_SCALARS, st.lists(JSON_SCALARS, max_size=2)))
-    item: dict[str, Any] = record()
-    for name in draw(st.sets(st.sampled_from(sorted(FIELD_VALUES)), min_size=1, max_size=2)):
-        item[name] = draw(FIELD_VALUES[name])
+def mutated(
+    draw: st.DrawFn, item: dict[str, Any], values: dict[str, Any], *, fewest: int
+) -> dict[str, Any]:
+    """``item`` with ``fewest`` to 2 of ``values``' fields changed, now and then one of them
+    dropped and an unknown key added."""
+    for name in draw(st.sets(st.sampled_from(sorted(values)), min_size=fewest, max_size=2)):
+        item[name] = draw(values[name])
     if draw(st.integers(0, 4)) == 0:
-        item.pop(draw(st.sampled_from(sorted(FIELD_VALUES))))
+        item.pop(draw(st.sampled_from(sorted(values))))
     if draw(st.integers(0, 2)) == 0:
         item[draw(st.text(max_size=8))] = draw(JSON_SCALARS)
     return item
 
 
+EVENT_VALUES = {
+    "status": FIELD_VALUES["status"],
+    "at": EPOCHS,
+    "error_msg": FIELD_VALUES["error_msg"],
+}
+
+
 @st.composite
-def pages(draw: st.DrawFn) -> bytes:
-    page: Any = {"items": draw(st.lists(items(), max_size=3))}
+def events(draw: st.DrawFn) -> Any:
+    """An event with a field changed, dropped or added; now and then not an object."""
+    if draw(st.integers(0, 20)) == 0:
+        return draw(JSON_SCALARS)
+    event = {"status": "FAILED", "at": 1_700_000_000_500, "error_msg": "Gone"}
+    return mutated(draw, event, EVENT_VALUES, fewest=0)
+
+
+TIMELINE_VALUES = {
+    "events": st.one_of(st.lists(events(), max_size=3), JSON_SCALARS),
+    "events_truncated": st.one_of(st.booleans(), JSON_SCALARS),
+}
+
+
+@st.composite
+def items(draw: st.DrawFn, timeline: bool = False) -> Any:
+    """A record with some fields changed, dropped or added; now and then not an object."""
+    if draw(st.integers(0, 30)) == 0:
+        return draw(st.one_of(JSON_SCALARS, st.lists(JSON_SCALARS, max_size=2)))
+    values = FIELD_VALUES | TIMELINE_VALUES if timeline else FIELD_VALUES
+    item: dict[str, Any] = record()
+    if timeline:
+        item |= {
+            "events": [{"status": "SENT", "at": item["created_at"]}],
+            "events_truncated": False,
+        }
+    return mutated(draw, item, values, fewest=1)
+
+
+@st.composite
+def pages(draw: st.DrawFn, timeline: bool = False) -> bytes:
+    page: Any = {"items": draw(st.lists(items(timeline), max_size=3))}
     cursor = draw(st.one_of(st.none(), st.text(max_size=10), JSON_SCALARS))
     if draw(st.booleans()):
         page["next_cursor"] = cursor
@@ -98,6 +145,35 @@ def outcome(parse: Any, raw: bytes) -> Any:
 @given(pages())
 def test_the_compiled_check_accepts_and_refuses_what_record_does(raw: bytes) -> None:
     assert outcome(parse_page, raw) == outcome(reference, raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pages(timeline=True))
+def test_the_compiled_delivery_check_accepts_and_refuses_what_delivery_does(raw: bytes) -> None:
+    with_timeline = partial(parse_page, timeline=True)
+    assert outcome(with_timeline, raw) == outcome(partial(reference, timeline=True), raw)
+
+
+def test_a_delivery_keeps_its_timeline_and_a_list_page_drops_it() -> None:
+    events = [{"status": "SENT", "at": 1, "error_msg": None}, {"status": "FAILED", "at": 2}]
+    raw = orjson.dumps({"items": [record(events=events, events_truncated=True)]})
+    (delivered,), _ = parse_page(raw, timeline=True)
+    assert delivered["events"] == [
+        {"status": "SENT", "at": 1, "error_msg": None},
+        {"status": "FAILED", "at": 2, "error_msg": None},
+    ]
+    assert delivered["events_truncated"] is True
+    (listed,), _ = parse_page(raw)
+    assert "events" not in listed and "events_truncated" not in listed
+    with pytest.raises(ValueError, match=r"^items\.0\.events: "):
+        parse_page(orjson.dumps({"items": [record()]}), timeline=True)
+
+
+def test_a_record_without_updated_at_changed_last_when_created() -> None:
+    item = record()
+    del item["updated_at"]
+    (checked,), _ = parse_page(orjson.dumps({"items": [item]}))
+    assert checked["updated_at"] == item["created_at"]
 
 
 def test_a_good_page_keeps_its_records_and_cursor() -> None:

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from query_service.domain.errors import Problem
 from query_service.domain.queries import (
     MAX_BODY_BYTES,
-    QUERY_ROUTES,
     DeliveryQuery,
     FailQuery,
     QueryKind,
@@ -17,6 +16,7 @@ from query_service.domain.queries import (
     parse_query_body,
     parse_query_params,
 )
+from query_service.domain.routes import QUERY_ROUTES
 
 IDENT = st.from_regex(r"\A[A-Za-z0-9_.:@-]{1,128}\Z")
 

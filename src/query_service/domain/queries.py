@@ -1,4 +1,4 @@
-"""The queries, their validation rules, and the public paths that name them.
+"""The queries and their validation rules: what each query asks, and how a request becomes one.
 
 Every tier (Query Lambda, ECS handler, Query Result Lambda) validates with these same
 models, so a request refused at one edge is refused at all of them with the same words.
@@ -7,7 +7,6 @@ models, so a request refused at one edge is refused at all of them with the same
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -15,8 +14,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from query_service.domain.errors import (
-    GONE,
     HEADERS_TOO_LARGE,
+    NOT_FOUND,
     PAYLOAD_TOO_LARGE,
     URI_TOO_LONG,
     FieldError,
@@ -200,41 +199,6 @@ _INTEGER_FIELDS = frozenset({"limit", "since", "until", "days"})
 _MULTI_VALUE_FIELDS = frozenset({"status", "platform"})
 
 
-@dataclass(frozen=True, slots=True)
-class QueryRoute:
-    """A public path that runs a query; ``successor`` is set on deprecated aliases."""
-
-    path: str
-    kind: QueryKind
-    successor: str | None = None
-
-    @property
-    def deprecation_headers(self) -> dict[str, str]:
-        if self.successor is None:
-            return {}
-        return {"Deprecation": "true", "Link": f'<{self.successor}>; rel="successor-version"'}
-
-
-QUERY_ROUTES: dict[str, QueryRoute] = {
-    r.path: r
-    for r in (
-        QueryRoute("/query/user", QueryKind.USER),
-        QueryRoute("/query/fail", QueryKind.FAIL),
-        QueryRoute("/query/tx", QueryKind.TX),
-        QueryRoute("/query/stats", QueryKind.STATS),
-        QueryRoute("/query/failures", QueryKind.FAIL, successor="/query/fail"),
-        QueryRoute("/failed", QueryKind.FAIL, successor="/query/fail"),
-    )
-}
-QUERY_METHODS = ("GET", "POST")
-REMOVED_ROUTES: dict[str, str] = {
-    "/query/marketing": (
-        "The marketing query was removed in the ECS migration and is no longer served. "
-        "Query a user's records with /query/user or a transaction's with /query/tx."
-    ),
-}
-
-
 def validate_query(kind: QueryKind, data: object) -> Query:
     """Validate an already-decoded request. Raises a 400 Problem naming each bad field."""
     if not isinstance(data, Mapping):
@@ -291,14 +255,12 @@ def check_request_size(url_chars: int, header_bytes: int) -> None:
         )
 
 
-def route_label(path: str) -> str:
-    """The path as a metric dimension: a known route, or "other" (bounded cardinality)."""
-    return path if path in QUERY_ROUTES or path in REMOVED_ROUTES or path == "/health" else "other"
-
-
 def body_too_large() -> Problem:
     return Problem(PAYLOAD_TOO_LARGE, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
 
 
-def removed(path: str) -> Problem:
-    return Problem(GONE, REMOVED_ROUTES[path])
+def no_delivery(query: DeliveryQuery) -> Problem:
+    return Problem(
+        NOT_FOUND,
+        f"There is no delivery of transaction {query.transaction_id} to user {query.user_id}.",
+    )

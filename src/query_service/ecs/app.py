@@ -23,7 +23,7 @@ from fastapi_offline import FastAPIOffline
 from query_service import __version__
 from query_service.config import ConfigError, Settings, Tier, get_settings
 from query_service.domain.errors import UPSTREAM_UNAVAILABLE, Problem
-from query_service.domain.queries import QUERY_ROUTES, REMOVED_ROUTES
+from query_service.domain.routes import QUERY_ROUTES, REMOVED_ROUTES
 from query_service.ecs import console
 from query_service.ecs.draining import drain_on_sigterm
 from query_service.ecs.internal_client import InternalApiClient

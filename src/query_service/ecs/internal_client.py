@@ -25,7 +25,7 @@ from query_service.domain.errors import (
     FieldError,
     Problem,
 )
-from query_service.domain.queries import Query
+from query_service.domain.queries import Query, QueryKind
 from query_service.domain.statistics import checked_stats
 from query_service.ecs.page import parse_page
 from query_service.ecs.signing import SigV4Signer
@@ -67,11 +67,12 @@ def _relayed(status: int, body: dict[str, Any], retry_after: str | None) -> Prob
     return Problem(kind, str(body["detail"]), errors, headers)
 
 
-def _parse_result(raw: bytes) -> Page:
-    """The internal API's success body: a page of records, checked in one pass
-    (``ecs.page``), or else the statistics, field by field; ValueError if garbage."""
+def _parse_result(raw: bytes, timeline: bool) -> Page:
+    """The internal API's success body: a page of records (with their timelines, for
+    /query/delivery), checked in one pass (``ecs.page``), or else the statistics, field by
+    field; ValueError if garbage."""
     try:
-        records, cursor = parse_page(raw)
+        records, cursor = parse_page(raw, timeline=timeline)
     except ValueError:
         data = orjson.loads(raw)
         if isinstance(data, dict) and "stats" in data:
@@ -126,15 +127,23 @@ class InternalApiClient(UpstreamClient):
         url = f"{self.base_url}/query/{query.kind.value}"
         body = orjson.dumps(query.normalised())
         started = time.perf_counter()
+        timeline = query.kind is QueryKind.DELIVERY
         call = self.start_call(within)
         for total, connect in call.attempts():
-            if wait := call.settle(*await self._attempt(url, body, request_id, total, connect)):
+            attempted = await self._attempt(url, body, request_id, total, connect, timeline)
+            if wait := call.settle(*attempted):
                 await asyncio.sleep(wait)
         records, cursor, stats = call.result()
         return QueryResult(records, cursor, (time.perf_counter() - started) * 1000, stats)
 
     async def _attempt(
-        self, url: str, body: bytes, request_id: str, total: float, connect: float
+        self,
+        url: str,
+        body: bytes,
+        request_id: str,
+        total: float,
+        connect: float,
+        timeline: bool,
     ) -> Attempted[Page]:
         headers = {
             "Content-Type": "application/json",
@@ -149,14 +158,19 @@ class InternalApiClient(UpstreamClient):
                 raw = await r.read()
         except self.exceptions as exc:
             return self.failed(exc, total, connect)
-        return self._answer(r.status, r.content_type, r.headers.get("Retry-After"), raw)
+        return self._answer(r.status, r.content_type, r.headers.get("Retry-After"), raw, timeline)
 
     def _answer(
-        self, status: int, content_type: str, retry_after: str | None, raw: bytes
+        self,
+        status: int,
+        content_type: str,
+        retry_after: str | None,
+        raw: bytes,
+        timeline: bool,
     ) -> Attempted[Page]:
         if status == 200:
             try:
-                return Outcome.SUCCESS, _parse_result(raw)
+                return Outcome.SUCCESS, _parse_result(raw, timeline)
             except ValueError as exc:
                 return self.report(Failure.GARBAGE, reason=str(exc)[:200])
         if status in RELAYED_STATUSES:

@@ -10,14 +10,19 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from query_service.domain.errors import PROBLEM_CONTENT_TYPE, PROBLEMS
-from query_service.domain.queries import QUERY_MODELS, QueryRoute
+from query_service.domain.errors import NOT_FOUND, PROBLEM_CONTENT_TYPE, PROBLEMS
+from query_service.domain.queries import QUERY_MODELS
+from query_service.domain.routes import QueryRoute
 from query_service.ecs.schemas import ProblemResponse
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     p.status: {"model": ProblemResponse, "description": p.title}
     for p in PROBLEMS
     if p.status in {400, 413, 414, 431, 502, 503, 504}
+}
+DELIVERY_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    NOT_FOUND.status: {"model": ProblemResponse, "description": "no such delivery"},
 }
 
 

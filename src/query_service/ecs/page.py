@@ -44,39 +44,58 @@ def _last_change(record: dict[str, Any]) -> dict[str, Any]:
 
 # Field by field as Record has them, in its order (the order of the answer's keys); any
 # other key of an item is dropped, as Record.from_mapping drops it.
-RECORD = core_schema.no_info_after_validator_function(
-    _last_change,
-    core_schema.typed_dict_schema(
-        {
-            "transaction_id": _required(_IDENTIFIER),
-            "user_id": _required(_IDENTIFIER),
-            "created_at": _required(_EPOCH_MS),
-            "updated_at": _optional(_EPOCH_MS),
-            "status": _required(core_schema.literal_schema([s.value for s in Status])),
-            "platform": _required(core_schema.literal_schema([p.value for p in Platform])),
-            "notification_title": _required(_TEXT),
-            "ap_id": _optional(_IDENTIFIER),
-            "marketing_id": _optional(_TEXT),
-            "error_msg": _optional(_TEXT),
-        },
-        extra_behavior="ignore",
-    ),
+_RECORD_FIELDS: dict[str, core_schema.TypedDictField] = {
+    "transaction_id": _required(_IDENTIFIER),
+    "user_id": _required(_IDENTIFIER),
+    "created_at": _required(_EPOCH_MS),
+    "updated_at": _optional(_EPOCH_MS),
+    "status": _required(core_schema.literal_schema([s.value for s in Status])),
+    "platform": _required(core_schema.literal_schema([p.value for p in Platform])),
+    "notification_title": _required(_TEXT),
+    "ap_id": _optional(_IDENTIFIER),
+    "marketing_id": _optional(_TEXT),
+    "error_msg": _optional(_TEXT),
+}
+# A timeline's event as Event.from_dict reads it.
+_EVENT = core_schema.typed_dict_schema(
+    {
+        "status": _required(core_schema.literal_schema([s.value for s in Status])),
+        "at": _required(_EPOCH_MS),
+        "error_msg": _optional(_TEXT),
+    },
+    extra_behavior="ignore",
 )
-PAGE = SchemaValidator(
-    core_schema.typed_dict_schema(
-        {
-            "items": _required(core_schema.list_schema(RECORD, strict=True)),
-            "next_cursor": _optional(_TEXT),
-        },
-        extra_behavior="ignore",
+# /query/delivery's item: the record, then its timeline (Delivery.to_dict's keys).
+_TIMELINE_FIELDS: dict[str, core_schema.TypedDictField] = {
+    "events": _required(core_schema.list_schema(_EVENT, strict=True)),
+    "events_truncated": _required(core_schema.bool_schema(strict=True)),
+}
+
+
+def _page(fields: dict[str, core_schema.TypedDictField]) -> SchemaValidator:
+    item = core_schema.no_info_after_validator_function(
+        _last_change, core_schema.typed_dict_schema(fields, extra_behavior="ignore")
     )
-)
+    return SchemaValidator(
+        core_schema.typed_dict_schema(
+            {
+                "items": _required(core_schema.list_schema(item, strict=True)),
+                "next_cursor": _optional(_TEXT),
+            },
+            extra_behavior="ignore",
+        )
+    )
 
 
-def parse_page(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
-    """The records and next cursor of a success body; ValueError naming the first fault."""
+PAGE = _page(_RECORD_FIELDS)
+DELIVERY_PAGE = _page(_RECORD_FIELDS | _TIMELINE_FIELDS)
+
+
+def parse_page(raw: bytes, *, timeline: bool = False) -> tuple[list[dict[str, Any]], str | None]:
+    """The records (with ``timeline``, each with its timeline) and next cursor of a success
+    body; ValueError naming the first fault."""
     try:
-        page = PAGE.validate_json(raw)
+        page = (DELIVERY_PAGE if timeline else PAGE).validate_json(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"

@@ -21,13 +21,15 @@ from query_service.deadlines import DEADLINE_HEADER, caller_deadline
 from query_service.domain.errors import UPSTREAM_FAILED, Problem
 from query_service.domain.queries import (
     MAX_BODY_BYTES,
+    DeliveryQuery,
     Query,
-    QueryRoute,
     StatsQuery,
     body_too_large,
+    no_delivery,
     parse_query_body,
     parse_query_params,
 )
+from query_service.domain.routes import QueryRoute
 from query_service.ecs.internal_client import InternalApiClient, QueryResult
 from query_service.ecs.problems import problem_response, unexpected_error
 from query_service.logs import request_id_var
@@ -124,6 +126,8 @@ class QueryEndpoint:
             given = (v.decode("latin-1") for k, v in scope["headers"] if k == DEADLINE_KEY)
             within = caller_deadline(next(given, None))  # the Query Lambda's, if it sent one
             result = await client.query(query, request_id_var.get() or "", within)
+            if isinstance(query, DeliveryQuery) and not result.records:
+                raise no_delivery(query)
             payload = (
                 stats_body(query, result) if isinstance(query, StatsQuery) else answer_body(result)
             )

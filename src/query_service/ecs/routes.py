@@ -7,12 +7,30 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
-from query_service.domain.queries import QUERY_MODELS, QueryKind, QueryRoute, removed
+from query_service.domain.queries import QUERY_MODELS, QueryKind
+from query_service.domain.routes import QueryRoute, removed
 from query_service.ecs.internal_client import InternalApiClient
-from query_service.ecs.openapi import PROBLEM_RESPONSES, query_parameters, request_body
+from query_service.ecs.openapi import (
+    DELIVERY_PROBLEM_RESPONSES,
+    PROBLEM_RESPONSES,
+    query_parameters,
+    request_body,
+)
 from query_service.ecs.query_path import QueryEndpoint
-from query_service.ecs.schemas import ProblemResponse, QueryResponse, StatsResponse
+from query_service.ecs.schemas import (
+    DeliveryResponse,
+    ProblemResponse,
+    QueryResponse,
+    StatsResponse,
+)
+
+# What a query answers when it is not a page of records.
+RESPONSE_MODELS: dict[QueryKind, type[BaseModel]] = {
+    QueryKind.DELIVERY: DeliveryResponse,
+    QueryKind.STATS: StatsResponse,
+}
 
 
 async def get_client(request: Request) -> InternalApiClient:
@@ -36,6 +54,7 @@ def add_query_route(app: FastAPI, route: QueryRoute, endpoint: QueryEndpoint) ->
     model = QUERY_MODELS[route.kind]
     summary = (model.__doc__ or "").strip()
     name = route.path.strip("/").replace("/", "_")
+    delivery = route.kind is QueryKind.DELIVERY
     for method, openapi_extra in (("POST", request_body(route)), ("GET", query_parameters(route))):
         app.add_api_route(
             route.path,
@@ -43,10 +62,10 @@ def add_query_route(app: FastAPI, route: QueryRoute, endpoint: QueryEndpoint) ->
             methods=[method],
             name=f"{method.lower()}_{name}",
             summary=summary,
-            response_model=StatsResponse if route.kind is QueryKind.STATS else QueryResponse,
+            response_model=RESPONSE_MODELS.get(route.kind, QueryResponse),
             openapi_extra=openapi_extra,
             deprecated=route.successor is not None,
-            responses=PROBLEM_RESPONSES,
+            responses=DELIVERY_PROBLEM_RESPONSES if delivery else PROBLEM_RESPONSES,
         )
         declared = app.router.routes[-1]
         if not isinstance(declared, APIRoute) or declared.path != route.path:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
-from query_service.domain.records import Record
+from query_service.domain.records import Record, Status
 
 
 class QueryResponse(BaseModel):
@@ -14,6 +17,31 @@ class QueryResponse(BaseModel):
     next_cursor: str | None = Field(
         description="pass back as cursor for the next page; null on the last"
     )
+    message: str
+
+
+class EventBody(BaseModel):
+    status: Status
+    at: int = Field(description="when the delivery reached this status (ms)")
+    error_msg: str | None = Field(description="why, for a failure")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryBody(Record):
+    """A record with its timeline."""
+
+    events: Annotated[
+        list[EventBody],
+        Field(description="every status the delivery went through, oldest first, each once"),
+    ]
+    events_truncated: Annotated[bool, Field(description="older events were dropped (50 are kept)")]
+
+
+class DeliveryResponse(BaseModel):
+    success: bool = True
+    data: list[DeliveryBody] = Field(description="the one delivery")
+    total_count: int = Field(description="1")
+    next_cursor: None = Field(description="always null")
     message: str
 
 

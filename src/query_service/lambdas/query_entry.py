@@ -18,14 +18,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from query_service.config import Tier
 from query_service.domain.errors import METHOD_NOT_ALLOWED, NOT_FOUND, Problem
-from query_service.domain.queries import (
+from query_service.domain.queries import check_request_size, parse_query_body, parse_query_params
+from query_service.domain.routes import (
     QUERY_METHODS,
     QUERY_ROUTES,
     REMOVED_ROUTES,
     QueryRoute,
-    check_request_size,
-    parse_query_body,
-    parse_query_params,
     removed,
 )
 from query_service.lambdas.ecs_handler_client import EcsHandlerClient

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from query_service.config import Settings, Tier, get_settings
 from query_service.deadlines import ANSWER_RESERVE_S, DEADLINE_HEADER, caller_deadline
 from query_service.domain.errors import PROBLEM_CONTENT_TYPE, Problem
-from query_service.domain.queries import route_label
+from query_service.domain.routes import route_label
 from query_service.logs import accept_request_id, configure_logging, request_id_var
 from query_service.metrics import publish, status_counts
 
