@@ -216,6 +216,7 @@ def test_the_read_side_is_the_projection_of_the_command_table_after_a_random_run
             poller = start_poller(stack, COMMANDS, READS, state, log)
         for thread in threads:
             thread.join(timeout=300)
+        assert not any(t.is_alive() for t in threads), "the writers did not finish in 300 s"
         wanted = {
             (d.transaction_id, d.user_id): plain(item)
             for d in deliveries
