@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.infra.terraform import stack
 from tests.infra.terraform_cli import Plan
+
+# The first test to wait for the session's plans (alphabetically, this file's) waits as long
+# as they take, like the other plan tests: on a loaded machine more than the suite's 120 s.
+pytestmark = pytest.mark.timeout(1800)
 
 CONSOLE_RESOURCES = {
     ("data", "aws_secretsmanager_secret_version", "console_oidc"),
