@@ -126,3 +126,15 @@ def test_the_check_finds_what_only_a_test_reads(tmp_path: Path) -> None:
     found = {name for _, name, _ in definitions(module)}
     assert {"Stack", "loaded", "free_port"} <= found
     assert "loaded" not in names_read([module])  # written, never read
+
+
+MAX_MODULE_LINES = 300  # a module longer than this holds more than one job: split it
+
+
+def test_no_module_in_src_is_longer_than_300_lines() -> None:
+    long = [
+        f"{path.relative_to(REPO)}: {lines} lines"
+        for path in sorted(SRC.rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, f"split by concern (at most {MAX_MODULE_LINES} lines):\n" + "\n".join(long)
