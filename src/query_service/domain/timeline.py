@@ -23,6 +23,8 @@ from query_service.domain.records import (
 )
 
 MAX_EVENTS = 50
+# What a delivery carries beside its Record's fields: its timeline.
+TIMELINE_FIELDS = ("events", "events_truncated")
 # Ties in time are broken by status, then reason, so the order is total: the kept events
 # then depend only on which events were merged, never on the order they came in.
 _STATUS_RANK = {s: i for i, s in enumerate(Status)}

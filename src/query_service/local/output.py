@@ -73,7 +73,11 @@ def banner(ports: Ports, engine: str, state_dir: Path) -> str:
             "Try:",
             "  " + post.format(p.public, "/query/user", '{"user_id":"test_user_001","limit":10}'),
             "  " + post.format(p.public, "/query/fail", '{"transaction_id":"tx_002"}'),
-            f"  curl -s 'localhost:{p.public}/query/tx?transaction_id=tx_001'",
+            f"  curl -s 'localhost:{p.public}/query/tx?transaction_id=tx_001&status=FAILED,SENT'",
+            f"  curl -s 'localhost:{p.public}/query/delivery"
+            "?transaction_id=tx_002&user_id=test_user_001'",
+            f"  curl -s 'localhost:{p.public}/query/stats?transaction_id=tx_002'",
+            f"  open http://localhost:{p.ecs}/console/   # the support console",
             f"  curl -s localhost:{p.ecs}/health",
             simulate + "   # push traffic",
             "",

@@ -25,8 +25,6 @@ from query_service.domain.timeline import Event, Timeline
 DAY_SECONDS = 86_400
 DEFAULT_RETENTION_DAYS = 90  # RETENTION_DAYS's default (config.Settings.retention_days)
 VERSION_DIGITS = 40  # a stream SequenceNumber has 21 to 40 digits
-# Attributes the read item has besides the Record's fields.
-TIMELINE_FIELDS = ("events", "events_truncated")
 
 ReadKey = tuple[str, str]  # (user_id, sk)
 

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from query_service.domain.errors import Problem
 from query_service.domain.queries import QueryKind, parse_query_params
+from query_service.domain.timeline import TIMELINE_FIELDS
 from query_service.ecs.console.access import Who
 from query_service.ecs.console.filters import (
     PLATFORMS,
@@ -35,7 +36,6 @@ from query_service.logs import request_id_var
 
 audit_log = logging.getLogger("query_service.console.audit")
 
-TIMELINE_FIELDS = ("events", "events_truncated")
 # lookup → (query, its id field, the view's path)
 LIST_VIEWS = {
     "user": (QueryKind.USER, "user_id", "users"),
