@@ -229,11 +229,14 @@ def test_one_keys_changes_in_one_batch_apply_in_stream_order(
     the earlier changes' writes are the slower ones."""
 
     def earlier_is_slower(params: dict[str, Any], **_: Any) -> None:
-        note = params["Item"].get("error_msg", {}).get("S", "")
+        # A change that moves counts is a transaction, its first item the read item's put.
+        item = params["Item"] if "Item" in params else params["TransactItems"][0]["Put"]["Item"]
+        note = item.get("error_msg", {}).get("S", "")
         if note.startswith("e"):
             time.sleep((24 - int(note[1:])) * 0.002)
 
-    sp.client.meta.events.register("provide-client-params.dynamodb.PutItem", earlier_is_slower)
+    for write in ("PutItem", "TransactWriteItems"):
+        sp.client.meta.events.register(f"provide-client-params.dynamodb.{write}", earlier_is_slower)
     monkeypatch.setattr(stream_processor, "_client", lambda: sp.client)
     batch = [
         change("MODIFY" if i else "INSERT", new=command(status="FAILED", error_msg=f"e{i}"), seq=i)
@@ -249,7 +252,8 @@ def test_one_keys_changes_in_one_batch_apply_in_stream_order(
 def test_a_batchs_writes_run_concurrently(sp: Tables, monkeypatch: pytest.MonkeyPatch) -> None:
     writers: set[str] = set()
     sp.client.meta.events.register(
-        "before-call.dynamodb.PutItem", lambda **_: writers.add(threading.current_thread().name)
+        "before-call.dynamodb.TransactWriteItems",  # an insert moves counts: a transaction
+        lambda **_: writers.add(threading.current_thread().name),
     )
     monkeypatch.setattr(stream_processor, "_client", lambda: sp.client)
     batch = [change("INSERT", new=command(user_id=f"u{i}"), seq=i) for i in range(40)]
@@ -273,14 +277,16 @@ def test_inserts_cost_one_write_and_a_modified_batch_one_read(
     inserts = [change("INSERT", new=command(user_id=f"u{i}"), seq=i) for i in range(10)]
     sp.calls.clear()
     assert run(*inserts) == []
-    assert sp.calls == ["PutItem"] * 10
+    # One write each: the read item and its counters in one transaction.
+    assert sp.calls == ["TransactWriteItems"] * 10
     modifies = [
         change("MODIFY", new=command(user_id=f"u{i}", updated_at=T0 + 9), old=command(), seq=20 + i)
         for i in range(10)
     ]
     sp.calls.clear()
     assert run(*modifies) == []
+    # SENT again, a later updated_at: no count moves, so a plain conditional put each.
     assert sorted(sp.calls) == ["BatchGetItem"] + ["PutItem"] * 10
     sp.calls.clear()
     assert run(*inserts, *modifies) == []  # replayed: nothing written
-    assert "PutItem" not in sp.calls
+    assert "PutItem" not in sp.calls and "TransactWriteItems" not in sp.calls

@@ -82,15 +82,22 @@ def public(stack: Stack) -> Iterator[httpx.Client]:
 
 
 def start_poller(
-    stack: Stack, command_table: str, read_table: str, state: Path, log: Path
+    stack: Stack,
+    command_table: str,
+    read_table: str,
+    state: Path,
+    log: Path,
+    stats_table: str = "",
 ) -> subprocess.Popen[bytes]:
     """A stream tier of its own (``query-service local stream``) between two tables of the
-    stack's DynamoDB, its output appended to ``log``."""
+    stack's DynamoDB, its output appended to ``log``; counting into ``stats_table``, or
+    nowhere (never into the stack's own statistics, which the other tests read)."""
     env = {
         **os.environ,
         "DYNAMODB_ENDPOINT_URL": stack.dynamodb,
         "COMMAND_TABLE_NAME": command_table,
         "NOTIFICATION_TABLE_NAME": read_table,
+        "STATS_TABLE_NAME": stats_table,
         "PYTHONUNBUFFERED": "1",
     }
     argv = [sys.executable, "-m", "query_service.cli", "local", "stream"]

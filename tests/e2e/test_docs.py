@@ -11,7 +11,8 @@ The conventions a doc example follows (docs/README.md explains them to writers):
 - A ``json`` block right after the command's block is the body it answers; an ``http``
   block is the status line, the headers shown and the body. Keys must match (recursively),
   lists must have the same length and values must be equal, except: ``created_at``,
-  ``updated_at``, an event's ``at``, ``next_cursor`` and ``cursor`` compare by type only
+  ``updated_at``, an event's ``at``, ``as_of``, ``next_cursor`` and ``cursor`` compare by
+  type only
   (timestamps follow the clock), a
   UUID matches any UUID, and the ``date``, ``server`` and ``content-length`` headers only
   need to be present.
@@ -46,7 +47,7 @@ LOCAL_URL = re.compile(r"\b(?:localhost|127\.0\.0\.1):(3000|8000|4001)\b")
 MARKER = re.compile(r"\s+#\s*(?:→|->)\s*(\d{3})\s*$")
 PLACEHOLDER = re.compile(r"<([a-z_]+)>")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-BY_TYPE = frozenset({"created_at", "updated_at", "at", "next_cursor", "cursor"})
+BY_TYPE = frozenset({"created_at", "updated_at", "at", "as_of", "next_cursor", "cursor"})
 PRESENCE_HEADERS = frozenset({"date", "server", "content-length"})
 # At least this many examples: a parser that silently finds none must not pass.
 MIN_EXAMPLES = {"README.md": 8, "api.md": 12}

@@ -8,6 +8,9 @@ is killed with SIGKILL twice; the second time its checkpoint is wound back too, 
 of changes it had applied are delivered again (replays), REMOVEs included, after their
 deliveries were written again.
 
+The statistics the stream tier keeps must then be exactly the counts of the read table:
+no replay counted twice, no delete or status change lost (issue 14's restart fault).
+
 At the end, record by record, the read table must hold exactly what the model says: for each
 delivery still in the command table, its newest version and every status of its current
 life (since its last delete) in the timeline; nothing for a deleted one.
@@ -34,11 +37,13 @@ from query_service.local.stream_state import checkpoint_path
 from query_service.storage.dynamo import to_item
 from query_service.storage.projection import DEFAULT_RETENTION_DAYS, project_record
 from tests.e2e.conftest import Stack, scan, start_poller
+from tests.statistics_truth import stored, truth
 
 pytestmark = pytest.mark.e2e
 
 COMMANDS = "random-run-command-records"
 READS = "random-run-notification-records"
+STATS = "random-run-delivery-stats"
 DELIVERIES = 200
 OPERATIONS = 5_000
 WRITERS = 4
@@ -171,9 +176,9 @@ def read_side(client: Any) -> dict[tuple[str, str], dict[str, Any]]:
 def client(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("RANDOM_RUN_ENDPOINT", stack.dynamodb)
     ddb = boto3.client("dynamodb", endpoint_url=stack.dynamodb)
-    ensure_tables(ddb, COMMANDS, READS)
+    ensure_tables(ddb, COMMANDS, READS, STATS)
     yield ddb
-    for table in (COMMANDS, READS):
+    for table in (COMMANDS, READS, STATS):
         ddb.delete_table(TableName=table)
 
 
@@ -192,7 +197,7 @@ def test_the_read_side_is_the_projection_of_the_command_table_after_a_random_run
         )
         for w in range(WRITERS)
     ]
-    poller = start_poller(stack, COMMANDS, READS, state, log)
+    poller = start_poller(stack, COMMANDS, READS, state, log, STATS)
     for thread in threads:
         thread.start()
     kills = 0
@@ -213,7 +218,7 @@ def test_the_read_side_is_the_projection_of_the_command_table_after_a_random_run
             kills += 1
             if rewind:  # everything since the stream began comes again
                 checkpoints.unlink()
-            poller = start_poller(stack, COMMANDS, READS, state, log)
+            poller = start_poller(stack, COMMANDS, READS, state, log, STATS)
         for thread in threads:
             thread.join(timeout=300)
         assert not any(t.is_alive() for t in threads), "the writers did not finish in 300 s"
@@ -249,6 +254,10 @@ def test_the_read_side_is_the_projection_of_the_command_table_after_a_random_run
     assert (missing, extra, differing) == (set(), set(), []), {
         k: (got[k], wanted[k]) for k in differing[:3]
     }
+    # The statistics: exactly the counts of the read side, after the kills and the replays.
+    counted = truth(scan(client, READS))
+    assert counted[f"tx#{deliveries[0].transaction_id}", "n"] > 0
+    assert stored(scan(client, STATS)) == counted
     assert any(item["events_truncated"] for item in got.values())
     assert any(len(item["events"]) > 1 for item in got.values())
     assert not (state / "dlq.jsonl").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,9 +161,14 @@ def test_simulate_writes_traffic_and_waits_for_the_read_side(
     assert result.returncode == 0, result.stderr
     assert "wrote 20 deliveries and 20 status updates (20 FAILED)" in result.stderr
     assert "read side caught up" in result.stderr
+    # The user ids are every run's (another test's simulate delivered to this user too):
+    # this run's deliveries are those of its own transactions.
+    run = re.search(r"funnel of run (\w+) ", result.stderr)
+    assert run, result.stderr
     data = public.post("/query/user", json={"user_id": "sim_user_00003", "limit": 100}).json()
-    assert len(data["data"]) >= 5
-    assert {r["status"] for r in data["data"]} == {"FAILED"}
+    mine = [r for r in data["data"] if r["transaction_id"].startswith(f"sim_{run[1]}_tx_")]
+    assert len(mine) == 5
+    assert {r["status"] for r in mine} == {"FAILED"}
 
 
 # -- a poller killed with SIGKILL in the middle of a large load --------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from query_service.domain.records import Record
-from query_service.local.simulate import RETRIED_ERROR, Plan, plan_records
+from query_service.local.simulate import RETRIED_ERROR, Outcome, Plan, plan_records
 from query_service.storage.projection import project_record
 
 NOW = 1_795_500_000_000
@@ -61,3 +63,28 @@ def test_bad_plans_are_refused() -> None:
         Plan(users=0, transactions=1, failure_rate=0)
     with pytest.raises(ValueError, match="between 0 and 1"):
         Plan(users=1, transactions=1, failure_rate=1.5)
+
+
+def test_the_printed_funnel_is_each_deliverys_final_status() -> None:
+    traffic = plan_records(Plan(users=40, transactions=5, failure_rate=0.5, seed=2), NOW)
+    finals = traffic.finals()
+    assert len(finals) == 200
+    # a delivery retried after a timeout counts by its second outcome, not its first
+    assert all(
+        f in traffic.retried
+        for f in finals
+        if (f["transaction_id"], f["user_id"])
+        in {(r["transaction_id"], r["user_id"]) for r in traffic.resent}
+    )
+    failed = [f for f in finals if f["status"] == "FAILED"]
+    outcome = Outcome(
+        traffic.run,
+        5,
+        Counter(f["status"] for f in finals),
+        Counter(f["error_msg"] for f in failed),
+        1.0,
+    )
+    assert outcome.deliveries == 200 and outcome.failed == len(failed) > 0
+    text = outcome.funnel()
+    assert text.startswith(f"funnel of run {traffic.run} (5 transactions): 200 deliveries: ")
+    assert f"DELIVERED {200 - len(failed)}, FAILED {len(failed)}; failure reasons: " in text

@@ -76,7 +76,12 @@ def _client() -> DynamoDBClient:
 
 def _projector(client: DynamoDBClient) -> Projector:
     settings = get_settings()
-    return Projector(client, settings.notification_table_name, settings.retention_days)
+    return Projector(
+        client,
+        settings.notification_table_name,
+        settings.retention_days,
+        settings.stats_table_name or None,  # empty: no statistics (the bench's baseline)
+    )
 
 
 def _keys(record: DynamoDBRecord) -> dict[str, Any]:

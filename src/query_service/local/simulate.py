@@ -6,6 +6,9 @@ Every transaction (a campaign) goes to every simulated user: first the deliverie
 outcome. Each is a full put of the command record with a later ``updated_at``, so the
 stream carries INSERTs and then MODIFYs, and the read side builds each delivery's
 timeline. Identifiers carry a run id, so runs add to each other instead of overwriting.
+
+At the end it prints the funnel it produced (deliveries by final status, failure reasons),
+which ``/query/stats`` of its transactions adds up to once the read side has caught up.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import random
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
 
 from query_service.local.commands import batch_put, wait_until_projected
@@ -52,6 +56,7 @@ class Plan:
 class Traffic:
     """What a plan writes, round by round; one write per delivery in each round."""
 
+    run: str
     sent: list[dict[str, Any]]  # every delivery, SENT
     outcomes: list[dict[str, Any]]  # each one's outcome: DELIVERED, or FAILED with a reason
     resent: list[dict[str, Any]]  # the deliveries that timed out, sent again
@@ -60,6 +65,39 @@ class Traffic:
     @property
     def rounds(self) -> list[list[dict[str, Any]]]:
         return [self.sent, self.outcomes, self.resent, self.retried]
+
+    def finals(self) -> list[dict[str, Any]]:
+        """Each delivery's last write: what the read side shows once it has caught up."""
+        last = {(o["transaction_id"], o["user_id"]): o for o in self.outcomes + self.retried}
+        return list(last.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a run wrote: its funnel (final statuses, failure reasons) and how long it took."""
+
+    run: str
+    transactions: int
+    by_status: Counter[str]
+    reasons: Counter[str]
+    write_seconds: float
+    catch_up_seconds: float | None = None  # None: not waited for
+
+    @property
+    def deliveries(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def failed(self) -> int:
+        return self.by_status["FAILED"]
+
+    def funnel(self) -> str:
+        statuses = ", ".join(f"{s} {self.by_status[s]:,}" for s in ("SENT", "DELIVERED", "FAILED"))
+        reasons = "; ".join(f"{r} {n:,}" for r, n in self.reasons.most_common()) or "none"
+        return (
+            f"funnel of run {self.run} ({self.transactions} transactions): "
+            f"{self.deliveries:,} deliveries: {statuses}; failure reasons: {reasons}"
+        )
 
 
 def _outcome(
@@ -79,7 +117,7 @@ def plan_records(plan: Plan, now_ms: int) -> Traffic:
     """The deliveries (SENT), their outcomes, and the retries of those that timed out."""
     rng = random.Random(plan.seed)  # noqa: S311 - simulated traffic, not security
     run = plan.run_id or uuid.uuid4().hex[:6]
-    traffic = Traffic([], [], [], [])
+    traffic = Traffic(run, [], [], [], [])
     start = now_ms - plan.deliveries  # one millisecond apart, the last one now
     for t in range(plan.transactions):
         tx = f"sim_{run}_tx_{t:05d}"
@@ -120,22 +158,35 @@ def simulate(
     wait: bool = True,
     timeout: float = 300.0,
     out: IO[str] = sys.stderr,
-) -> None:
+) -> Outcome:
     traffic = plan_records(plan, int(time.time() * 1000))
     started = time.monotonic()
     with progress_bar(sum(len(r) for r in traffic.rounds), "simulate", out) as advance:
         for round_ in traffic.rounds:
             batch_put(client, command_table, round_, advance)
-    written = time.monotonic() - started
-    finals = {(o["transaction_id"], o["user_id"]): o for o in traffic.outcomes + traffic.retried}
-    failed = sum(1 for o in finals.values() if o["status"] == "FAILED")
+    finals = traffic.finals()
+    outcome = Outcome(
+        traffic.run,
+        plan.transactions,
+        Counter(str(o["status"]) for o in finals),
+        Counter(str(o["error_msg"]) for o in finals if o["status"] == "FAILED"),
+        write_seconds=time.monotonic() - started,
+    )
     out.write(
         f"wrote {len(traffic.sent):,} deliveries and {len(traffic.outcomes):,} status updates "
-        f"({failed:,} FAILED), {len(traffic.resent):,} retried after a timeout "
-        f"({2 * len(traffic.resent):,} more updates), to {command_table} in {written:.1f} s\n"
+        f"({outcome.failed:,} FAILED), {len(traffic.resent):,} retried after a timeout "
+        f"({2 * len(traffic.resent):,} more updates), to {command_table} in "
+        f"{outcome.write_seconds:.1f} s\n"
     )
     if wait:
         out.write(f"waiting for {read_table} to show every outcome...\n")
-        caught_up = wait_until_projected(client, read_table, list(finals.values()), timeout=timeout)
-        out.write(f"read side caught up {caught_up:.1f} s after the last write\n")
+        caught_up = wait_until_projected(client, read_table, finals, timeout=timeout)
+        outcome = replace(outcome, catch_up_seconds=caught_up)
+        out.write(f"read side caught up {outcome.catch_up_seconds:.1f} s after the last write\n")
+    out.write(
+        f"{outcome.funnel()}\n"
+        f"each transaction's own: /query/stats?transaction_id=sim_{traffic.run}_tx_00000 "
+        f"to sim_{traffic.run}_tx_{plan.transactions - 1:05d}\n"
+    )
     out.flush()
+    return outcome

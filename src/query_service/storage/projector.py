@@ -16,6 +16,8 @@ item's conditional put or delete.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from query_service.storage.dynamo import from_item, to_attribute, to_item
 from query_service.storage.projection import Change, ReadKey, Transition, transition
+from query_service.storage.statistics import counter_updates
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -42,8 +45,32 @@ def _key(key: ReadKey) -> dict[str, Any]:
     return {"user_id": {"S": key[0]}, "sk": {"S": key[1]}}
 
 
+def _cancellation_codes(error: ClientError) -> list[str]:
+    """Why a transaction was cancelled, item by item (``None`` for an item that was fine)."""
+    reasons = error.response.get("CancellationReasons")
+    if isinstance(reasons, list):
+        return [str(r.get("Code") or "None") for r in reasons if isinstance(r, dict)]
+    # DynamoDB Local may name them in the message only: "... [ConditionalCheckFailed, None]"
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    listed = message.rpartition("[")[2].partition("]")[0]
+    return [part.strip() for part in listed.split(",") if part.strip()]
+
+
 def _is_conflict(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    """The read item was not the one the write was decided from, or (a write with counts)
+    another transaction held one of its items: read again, decide again. A held item is
+    given a moment, jittered, to be released first."""
+    code = error.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    codes = _cancellation_codes(error)
+    if "TransactionConflict" in codes:
+        log.info("a counter item was busy in another transaction: retrying")
+        time.sleep(random.uniform(0.005, 0.05))  # noqa: S311 - backoff jitter
+        return True
+    return "ConditionalCheckFailed" in codes
 
 
 def _unchanged_since_read(before: Stored) -> dict[str, Any]:
@@ -60,10 +87,17 @@ def _unchanged_since_read(before: Stored) -> dict[str, Any]:
 
 
 class Projector:
-    def __init__(self, client: DynamoDBClient, table: str, retention_days: int) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        retention_days: int,
+        stats_table: str | None = None,
+    ) -> None:
         self._client = client
         self._table = table
         self._retention_days = retention_days
+        self._stats_table = stats_table  # None: no statistics are kept
 
     def load(self, keys: Iterable[ReadKey]) -> dict[ReadKey, Stored]:
         """The stored items at ``keys`` (None where there is none), read consistently."""
@@ -121,9 +155,28 @@ class Projector:
         raise WriteConflict(f"read item {key} kept changing")
 
     def write(self, step: Transition) -> None:
-        """Put or delete the read item, if it is still the one the transition started from."""
+        """Put or delete the read item, if it is still the one the transition started from.
+
+        With statistics, a transition that moves counts is one ``TransactWriteItems``: the
+        read item's conditional put or delete and the counter updates of that transition
+        (at most one per counter item: ``counter_updates`` combines a scope's deltas), so
+        the counts move exactly when the item does, and a write whose condition fails moves
+        none. A transition that moves no count stays a single conditional write.
+        """
         condition = _unchanged_since_read(step.before)
         if step.after is None:
-            self._client.delete_item(TableName=self._table, Key=_key(step.key), **condition)
+            operation = "Delete"
+            request = {"TableName": self._table, "Key": _key(step.key), **condition}
         else:
-            self._client.put_item(TableName=self._table, Item=to_item(step.after), **condition)
+            operation = "Put"
+            request = {"TableName": self._table, "Item": to_item(step.after), **condition}
+        counts = (
+            counter_updates(self._stats_table, step.before, step.after) if self._stats_table else []
+        )
+        if counts:
+            items: list[Any] = [{operation: request}, *counts]
+            self._client.transact_write_items(TransactItems=items)
+        elif step.after is None:
+            self._client.delete_item(**request)
+        else:
+            self._client.put_item(**request)
