@@ -74,4 +74,10 @@ def render_markdown(results: Results, before: Results | None, plots: list[str]) 
 
 
 def render_plots(results: Results, out: Path, stamp: str) -> list[Path]:
-    return [path for section in SECTIONS for path in section.plots(results, out, stamp)]
+    """The plots of the sections the run measured (``--sections`` may have left some out)."""
+    return [
+        path
+        for section in SECTIONS
+        if section.key in results
+        for path in section.plots(results, out, stamp)
+    ]

@@ -75,7 +75,14 @@ def local_stack(work: Path) -> Iterator[tuple[Ports, dict[str, int]]]:
         stack.stop(30)
 
 
-def run(plan: Plan, out: Path, package: bool, ecs_before: Path | None = None) -> dict[str, Any]:
+def run(
+    plan: Plan,
+    out: Path,
+    package: bool,
+    ecs_before: Path | None = None,
+    only: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Every section (or those named in ``only``) against one local stack."""
     from query_service.config import Settings
     from query_service.storage.dynamo import dynamodb_client
 
@@ -89,9 +96,10 @@ def run(plan: Plan, out: Path, package: bool, ecs_before: Path | None = None) ->
         "plan": {k: v for k, v in plan.__dict__.items()},
     }
     bench = Bench(plan, work, _say, package=package, ecs_before=ecs_before)
+    sections = [s for s in SECTIONS if not only or s.key in only]
     # What needs no stack first (building the zips is CPU work that must not overlap a
     # load run), then the stack's sections in the summary's order.
-    for section in SECTIONS:
+    for section in sections:
         if not section.needs_stack:
             results[section.key] = section.measure(bench)
     with local_stack(work) as (ports, pids):
@@ -101,7 +109,7 @@ def run(plan: Plan, out: Path, package: bool, ecs_before: Path | None = None) ->
         client = dynamodb_client(settings, timeout=30.0)
         stack = Stack(urls, pids, client, settings.notification_table_name)
         on_stack = dataclasses.replace(bench, stack_=stack)
-        for section in SECTIONS:
+        for section in sections:
             if section.needs_stack:
                 results[section.key] = section.measure(on_stack)
     results["wall_s"] = round(time.monotonic() - started, 1)
@@ -142,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-package", action="store_true", help="skip building the zips")
     parser.add_argument(
+        "--sections",
+        default="",
+        metavar="KEYS",
+        help="only these sections, comma-separated ("
+        + ", ".join(s.key for s in SECTIONS)
+        + "); the others' targets then count as missed",
+    )
+    parser.add_argument(
         "--ecs-before",
         type=Path,
         metavar="SRC",
@@ -168,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.quick() if args.quick else Plan()
     args.out.mkdir(parents=True, exist_ok=True)
     ecs_before = args.ecs_before.resolve() if args.ecs_before else None
-    results = run(plan, args.out, package=not args.no_package, ecs_before=ecs_before)
+    only = frozenset(k.strip() for k in args.sections.split(",") if k.strip())
+    unknown = only - {s.key for s in SECTIONS}
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    results = run(plan, args.out, not args.no_package, ecs_before, only)
     json_path = args.out / f"{results['timestamp']}.json"
     json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     _say(f"done in {results['wall_s']} s: {json_path}")

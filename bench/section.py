@@ -44,6 +44,10 @@ class Plan:
     profile_lambda_requests: int = 1000
     wrk_seconds: int = 10
     console_requests: int = 30
+    # /query/stats of a transaction of each size; projection cost on 100 users x N
+    stats_sizes: tuple[int, ...] = (100, 10_000)
+    stats_requests: int = 300
+    stats_projection_transactions: int = 20
 
     @classmethod
     def quick(cls) -> Plan:
@@ -59,6 +63,9 @@ class Plan:
             profile_lambda_requests=100,
             wrk_seconds=2,
             console_requests=5,
+            stats_sizes=(100, 1_000),
+            stats_requests=50,
+            stats_projection_transactions=2,
         )
 
 

@@ -7,7 +7,7 @@ Each module's ``SECTION`` measures its part of the run and renders it (see
 from __future__ import annotations
 
 from bench.section import Results, Section
-from bench.sections import chain, cold_start, console, floor, profile, scale, tools
+from bench.sections import chain, cold_start, console, floor, profile, scale, statistics, tools
 from bench.stats import Target
 
 SECTIONS: tuple[Section, ...] = (
@@ -15,6 +15,7 @@ SECTIONS: tuple[Section, ...] = (
     tools.SECTION,
     floor.SECTION,
     scale.SECTION,
+    statistics.SECTION,
     cold_start.SECTION,
     profile.SECTION,
     console.SECTION,

@@ -328,3 +328,32 @@ def test_a_zip_is_unpacked_read_only_with_or_without_its_bytecode(tmp_path: Path
     finally:
         for path in [tmp_path, *tmp_path.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_the_stats_query_is_held_to_the_user_querys_median_at_both_sizes() -> None:
+    def run(label: str, p50: float) -> dict[str, Any]:
+        return {"label": label, "concurrency": 10, "requests": 300, "errors": 0} | {
+            "p50_ms": p50,
+            "p99_ms": 2 * p50,
+        }
+
+    projection = [
+        {"statistics": s, "deliveries": 2000, "write_s": 9.0, "catch_up_s": c, "ms_per_delivery": m}
+        for s, c, m in ((False, 3.0, 6.0), (True, 5.0, 7.0))
+    ]
+    document = _document(80.0, 100.0, 1.6) | {
+        "statistics": {
+            "sizes": [100, 10_000],
+            "requests": 300,
+            "runs": [run("user", 20.0), run("stats 100", 21.0), run("stats 10,000", 27.0)],
+            "load_1min_during_runs": [3.0, 3.1, 3.2],
+            "counted_total": 10_000,
+            "projection": projection,
+            "load_1min_after_projection": 3.0,
+        }
+    }
+    targets = {t.name: t for t in evaluate_targets(document)}
+    assert targets["stats p50 / user p50 (c=10)"].measured == 1.35
+    assert targets["stats p50 / user p50 (c=10)"].met is False
+    assert targets["stats p50, 10,000 / 100 deliveries"].measured == round(27 / 21, 3)
+    assert "| on | 2,000 | 9.0 | 5.0 | 7.0 |" in render_markdown(document, document, [])
