@@ -3,10 +3,12 @@
 ``python -m bench.profile_tier ecs --port P --output F``: the ECS handler served as the
 stack serves it; the report is written when uvicorn stops on SIGTERM.
 
-``python -m bench.profile_tier query_result --requests N --output F``: the Query Result
-Lambda's handler invoked N times in a row with the API Gateway event of ``/query/user``
-(the local gateway runs it in worker threads, which a sampling profiler of the main
-thread would not see).
+``python -m bench.profile_tier query_result --requests N --seconds S --output F``: the
+Query Result Lambda's handler invoked with the API Gateway event of ``/query/user``, one
+call after another, N times or for S seconds, whichever ends first (on a crowded machine
+a call takes many times as long: the run stays as long as planned); it prints how many it
+made. The local gateway runs the handler in worker threads, which a sampling profiler of
+the main thread would not see.
 
 Each report holds the functions by their own time, then the call tree.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -54,7 +57,7 @@ def profile_ecs(port: int, output: Path) -> None:
         _write(profiler, output)
 
 
-def profile_query_result(requests: int, output: Path) -> None:
+def profile_query_result(requests: int, seconds: float, output: Path) -> int:
     from query_service.lambdas.query_result import lambda_handler
     from query_service.local.lambda_runtime import LambdaContext
 
@@ -84,11 +87,15 @@ def profile_query_result(requests: int, output: Path) -> None:
     for _ in range(20):  # warm: the client, its connection, the codec
         invoke()
     profiler = Profiler(interval=0.0002, async_mode="disabled")
+    made = 0
+    stop_at = time.monotonic() + seconds
     profiler.start()
-    for _ in range(requests):
+    while made < requests and time.monotonic() < stop_at:
         invoke()
+        made += 1
     profiler.stop()
     _write(profiler, output)
+    return made
 
 
 def main() -> None:
@@ -96,12 +103,13 @@ def main() -> None:
     parser.add_argument("tier", choices=("ecs", "query_result"))
     parser.add_argument("--port", type=int)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     if args.tier == "ecs":
         profile_ecs(args.port, args.output)
     else:
-        profile_query_result(args.requests, args.output)
+        print(profile_query_result(args.requests, args.seconds, args.output))
 
 
 if __name__ == "__main__":

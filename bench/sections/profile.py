@@ -43,7 +43,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         "ENVIRONMENT": "development",
         "LOG_LEVEL": "WARNING",
     }
-    subprocess.run(  # noqa: S603 - our own argv
+    made = subprocess.run(  # noqa: S603 - our own argv
         [
             sys.executable,
             "-m",
@@ -51,15 +51,21 @@ def measure(bench: Bench) -> dict[str, Any]:
             "query_result",
             "--requests",
             str(plan.profile_lambda_requests),
+            "--seconds",
+            str(plan.profile_seconds),
             "--output",
             str(lambda_report),
         ],
         env=lambda_env,
         check=True,
         capture_output=True,
-        timeout=120,
+        text=True,
+        # It stops calling after profile_seconds: this bounds only a hang (its imports and
+        # warm-up calls take minutes at a load average of 30, not seconds).
+        timeout=plan.profile_seconds + 600,
     )
-    say(f"profile: Query Result Lambda, report {lambda_report.name}")
+    lambda_requests = int(made.stdout.split()[-1])
+    say(f"profile: Query Result Lambda, {lambda_requests} requests, report {lambda_report.name}")
     return {
         "ecs": {
             "requests": len(result.latencies_ms),
@@ -67,7 +73,7 @@ def measure(bench: Bench) -> dict[str, Any]:
             "top": top_frames(_read(ecs_report)),
         },
         "query_result": {
-            "requests": plan.profile_lambda_requests,
+            "requests": lambda_requests,
             "report": lambda_report.name,
             "top": top_frames(_read(lambda_report)),
         },
