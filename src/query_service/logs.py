@@ -7,11 +7,12 @@ logger (as Powertools' ``Logger.append_keys`` does) would leak between them.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
+import os
 import sys
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -30,10 +31,14 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
 
 
 _LAMBDA_LOGGERS = "query_service.lambdas."
+_VARIANT = "89ab"  # RFC 9562's variant bits (10xx) in a UUID's 17th hex digit
 
 
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, as ``str(uuid.uuid4())`` writes it, without building the
+    UUID object: the ECS handler makes one for every request that comes without an id."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def accept_request_id(value: str | None) -> str:
@@ -51,41 +56,103 @@ class JsonFormatter(logging.Formatter):
         self._second = -1
         self._stamp = ""
 
-    def _timestamp(self, record: logging.LogRecord) -> str:
+    def _timestamp(self, created: float, msecs: float) -> str:
         """ISO 8601 in UTC to the millisecond; the seconds part is formatted once a second."""
-        second = int(record.created)
+        second = int(created)
         if second != self._second:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._stamp}.{int(record.msecs):03d}Z"
+        return f"{self._stamp}.{int(msecs):03d}Z"
 
-    def format(self, record: logging.LogRecord) -> str:
+    def line(
+        self,
+        name: str,
+        level: str,
+        message: str,
+        created: float,
+        msecs: float,
+        fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        """One log line's fields, in their order: the same for every tier and logger."""
         tier = self.tier
-        if record.name.startswith(_LAMBDA_LOGGERS):
+        if name.startswith(_LAMBDA_LOGGERS):
             # A Lambda hosted by the local gateway logs as its own tier, as it would on AWS.
-            tier = record.name.rsplit(".", 1)[-1]
-        line: dict[str, Any] = {
-            "timestamp": self._timestamp(record),
-            "level": record.levelname,
+            tier = name.rsplit(".", 1)[-1]
+        return {
+            "timestamp": self._timestamp(created, msecs),
+            "level": level,
             "service": self.service,
             "tier": tier,
-            "logger": record.name,
-            "message": record.getMessage(),
+            "logger": name,
+            "message": message,
             "request_id": request_id_var.get(),
+            **fields,
         }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and not key.startswith("_")
+        }
+        line = self.line(
+            record.name, record.levelname, record.getMessage(), record.created, record.msecs, fields
+        )
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
 
 
+def _only_json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
+    """The one handler a record of ``logger`` at ``level`` would reach, when it is our JSON
+    line on a stream and no filter is on the way; None when anything else would see it
+    (another handler, a filter, pytest's capture)."""
+    found: logging.StreamHandler[Any] | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if handler.level > level:
+                continue
+            if (
+                found is not None
+                or type(handler) is not logging.StreamHandler
+                or not isinstance(handler.formatter, JsonFormatter)
+                or handler.filters
+            ):
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
+
+
 def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
-    """``logger.log(level, message, extra=fields)`` without looking up the caller's file
-    and line, which the JSON line does not show: the ECS handler logs every request."""
-    if logger.isEnabledFor(level):
-        logger.handle(logger.makeRecord(logger.name, level, "", 0, message, (), None, extra=fields))
+    """``logger.log(level, message, extra=fields)``, the same line for less: the ECS handler
+    logs every request. When our JSON handler alone would write the record (as in the
+    image), the line is written to its stream without building a LogRecord (nor looking up
+    the caller's file and line, which the line does not show); otherwise it is logged."""
+    if not logger.isEnabledFor(level):
+        return
+    handler = _only_json_handler(logger, level)
+    if handler is not None:
+        now = time.time_ns()
+        formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]
+        line = formatter.line(
+            logger.name,
+            logging.getLevelName(level),
+            message,
+            now / 1e9,
+            (now % 1_000_000_000) // 1_000_000,
+            fields,
+        )
+        text = orjson.dumps(line, default=str).decode() + handler.terminator
+        with contextlib.suppress(Exception), handler.lock or contextlib.nullcontext():
+            handler.stream.write(text)
+            handler.stream.flush()
+            return
+        # The stream refused it: logging's own path reports that (Handler.handleError).
+    logger.handle(logger.makeRecord(logger.name, level, "", 0, message, (), None, extra=fields))
 
 
 def configure_logging(tier: str, level: str = "INFO", service: str = "query-service") -> None:

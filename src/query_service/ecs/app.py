@@ -114,12 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         add_removed_route(app, path)
     document_problems_as_problem_json(app)
     console.mount(app, settings)
-    # Built once, here, after every route and exception handler: the request context
-    # around every request, then the query paths served by their QueryEndpoint ahead of
-    # FastAPI's own stack (error and telemetry middleware, exception handlers, the
-    # router), which serves everything else.
-    app.middleware_stack = RequestContextMiddleware(
-        QueryPaths(app.build_middleware_stack(), endpoints)
+    # Built once, here, after every route and exception handler: the query paths served by
+    # their QueryEndpoint (each with its own request context) ahead of FastAPI's own stack
+    # (error middleware, exception handlers, the router) inside the request context, which
+    # serves everything else.
+    app.middleware_stack = QueryPaths(
+        RequestContextMiddleware(app.build_middleware_stack()), endpoints
     )
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import orjson
 from fastapi import FastAPI, Request
@@ -22,15 +23,17 @@ from query_service.logs import request_id_var
 log = logging.getLogger("query_service.ecs")
 
 
-def problem_response(problem: Problem) -> Response:
+def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> Response:
+    """``problem`` as problem+json, with the context's request id; ``headers`` besides its own."""
     body = orjson.dumps(problem.body(request_id_var.get()))
-    return Response(body, problem.status, problem.headers, media_type=PROBLEM_CONTENT_TYPE)
+    headers = {**problem.headers, **headers} if headers else problem.headers
+    return Response(body, problem.status, headers, media_type=PROBLEM_CONTENT_TYPE)
 
 
-def unexpected_error() -> Response:
+def unexpected_error(headers: Mapping[str, str] | None = None) -> Response:
     """The answer to an error nobody expected: logged with its traceback, never shown."""
     log.exception("unhandled error")
-    return problem_response(Problem(INTERNAL_ERROR, "The request could not be served."))
+    return problem_response(Problem(INTERNAL_ERROR, "The request could not be served."), headers)
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -10,6 +10,7 @@ that every other tier uses.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
@@ -17,7 +18,7 @@ import orjson
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from query_service.deadlines import DEADLINE_HEADER, caller_deadline
+from query_service.deadlines import caller_deadline
 from query_service.domain.errors import UPSTREAM_FAILED, Problem
 from query_service.domain.queries import (
     MAX_BODY_BYTES,
@@ -31,24 +32,25 @@ from query_service.domain.queries import (
 )
 from query_service.domain.routes import QueryRoute
 from query_service.ecs.internal_client import InternalApiClient, QueryResult
+from query_service.ecs.middleware import Incoming, log_request
 from query_service.ecs.problems import problem_response, unexpected_error
 from query_service.logs import request_id_var
 
 JSON = (b"content-type", b"application/json")
-DEADLINE_KEY = DEADLINE_HEADER.lower().encode()
 
 
 class ClientGone(Exception):
     """The client disconnected before its request body arrived: nobody to answer."""
 
 
-async def read_body(scope: Scope, receive: Receive) -> bytes:
+async def read_body(receive: Receive, content_length: bytes | None) -> bytes:
     """The request body, refusing (413) past MAX_BODY_BYTES without reading it all."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            if value.isdigit() and int(value) > MAX_BODY_BYTES:
-                raise body_too_large()
-            break
+    if (
+        content_length is not None
+        and content_length.isdigit()
+        and int(content_length) > MAX_BODY_BYTES
+    ):
+        raise body_too_large()
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -100,7 +102,8 @@ def answer_body(result: QueryResult) -> bytes:
 
 
 class QueryEndpoint:
-    """One query path, GET (query string) and POST (JSON body), as an ASGI app.
+    """One query path, GET (query string) and POST (JSON body), as an ASGI app with its own
+    request context (``middleware``): the same id, limits and log line as every request.
 
     ``state`` is the application's: its lifespan puts the pooled client there.
     """
@@ -119,35 +122,68 @@ class QueryEndpoint:
         return parse_query_params(self.route.kind, query_params(scope))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        incoming = Incoming.read(scope)
+        token = request_id_var.set(incoming.request_id)
+        status, upstream_ms = 500, None
+        try:
+            if incoming.oversized is not None:
+                status = await self.problem(incoming.oversized, incoming, scope, receive, send)
+            else:
+                status, upstream_ms = await self.serve(incoming, scope, receive, send)
+        finally:
+            log_request(scope, status, started, upstream_ms)
+            request_id_var.reset(token)
+
+    async def serve(
+        self, incoming: Incoming, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[int, float | None]:
+        """Answer the query; the status sent (500 if none) and the upstream's time."""
         client: InternalApiClient = self.state.internal_client
         try:
-            body = await read_body(scope, receive) if scope["method"] == "POST" else b""
+            post = scope["method"] == "POST"
+            body = await read_body(receive, incoming.content_length) if post else b""
             query = self.query(scope, body)
-            given = (v.decode("latin-1") for k, v in scope["headers"] if k == DEADLINE_KEY)
-            within = caller_deadline(next(given, None))  # the Query Lambda's, if it sent one
-            result = await client.query(query, request_id_var.get() or "", within)
+            within = caller_deadline(incoming.deadline)  # the Query Lambda's, if it sent one
+            result = await client.query(query, incoming.request_id, within)
             if isinstance(query, DeliveryQuery) and not result.records:
                 raise no_delivery(query)
             payload = (
                 stats_body(query, result) if isinstance(query, StatsQuery) else answer_body(result)
             )
         except Problem as problem:
-            await problem_response(problem)(scope, receive, send)
-            return
+            return await self.problem(problem, incoming, scope, receive, send), None
         except ClientGone:
-            return
+            return 500, None
         except Exception:  # noqa: BLE001 - logged with its traceback, answered as a 500 problem
-            await unexpected_error()(scope, receive, send)
-            return
-        scope.setdefault("state", {})["upstream_ms"] = round(result.upstream_ms, 2)
-        headers = [*self.headers, (b"content-length", str(len(payload)).encode()), JSON]
+            await unexpected_error(request_id_header(incoming))(scope, receive, send)
+            return 500, None
+        headers = [
+            *self.headers,
+            (b"content-length", str(len(payload)).encode()),
+            JSON,
+            (b"x-request-id", incoming.request_id.encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        return 200, round(result.upstream_ms, 2)
+
+    @staticmethod
+    async def problem(
+        problem: Problem, incoming: Incoming, scope: Scope, receive: Receive, send: Send
+    ) -> int:
+        await problem_response(problem, request_id_header(incoming))(scope, receive, send)
+        return problem.status
+
+
+def request_id_header(incoming: Incoming) -> dict[str, str]:
+    return {"x-request-id": incoming.request_id}
 
 
 class QueryPaths:
     """GET and POST on a query path go straight to its QueryEndpoint; every other request
-    (health, docs, removed and unknown paths, other methods) to FastAPI, unchanged."""
+    (health, docs, removed and unknown paths, other methods) to ``app``: FastAPI's stack
+    inside the request context middleware."""
 
     def __init__(self, app: ASGIApp, endpoints: Mapping[str, QueryEndpoint]) -> None:
         self.app = app
