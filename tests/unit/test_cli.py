@@ -18,6 +18,7 @@ from query_service.ports import DEFAULT_PORTS
         (["local", "seed"], "_seed"),
         (["local", "stream"], "_stream"),
         (["simulate"], "_simulate"),
+        (["backfill"], "_backfill"),
     ],
 )
 def test_every_subcommand_has_its_function(argv: list[str], func: str) -> None:
@@ -46,3 +47,27 @@ def test_the_default_ports_come_from_one_place() -> None:
     settings = Settings()
     assert settings.internal_api_url == DEFAULT_PORTS.url("internal")
     assert settings.ecs_url() == DEFAULT_PORTS.url("ecs")
+
+
+def test_the_backfills_options_and_their_bounds() -> None:
+    args = _parser().parse_args(["backfill"])
+    assert (args.segments, args.page_size, args.max_writes_per_second) == (4, 100, None)
+    assert (args.resume, args.dry_run) == (False, False)
+    for wrong in (["--segments", "0"], ["--page-size", "101"], ["--max-writes-per-second", "0"]):
+        with pytest.raises(SystemExit):
+            _parser().parse_args(["backfill", *wrong])
+
+
+def test_the_backfill_uses_the_local_stack_only_in_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from query_service.config import get_settings
+    from query_service.operations.cli import settings_for
+
+    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
+    get_settings.cache_clear()
+    assert settings_for(None).dynamodb_endpoint_url == DEFAULT_PORTS.url("dynamodb")
+    assert settings_for("http://127.0.0.1:1").dynamodb_endpoint_url == "http://127.0.0.1:1"
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    get_settings.cache_clear()
+    assert settings_for(None).dynamodb_endpoint_url is None

@@ -41,7 +41,7 @@ from query_service.logs import configure_logging
 from query_service.metrics import publish
 from query_service.storage.dynamo import dynamodb_client
 from query_service.storage.projection import Change, ReadKey, stream_version
-from query_service.storage.projector import Projector, Stored, WriteConflict
+from query_service.storage.projector import Projector, Stored, WriteConflict, projector_for
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -75,13 +75,7 @@ def _client() -> DynamoDBClient:
 
 
 def _projector(client: DynamoDBClient) -> Projector:
-    settings = get_settings()
-    return Projector(
-        client,
-        settings.notification_table_name,
-        settings.retention_days,
-        settings.stats_table_name or None,  # empty: no statistics (the bench's baseline)
-    )
+    return projector_for(client, get_settings())
 
 
 def _keys(record: DynamoDBRecord) -> dict[str, Any]:

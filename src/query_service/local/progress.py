@@ -1,4 +1,4 @@
-"""A progress bar for a long run of writes (``simulate``; the backfill to come reuses it).
+"""A progress bar for a long run of writes (``simulate``, ``backfill``).
 
 rich's bar, redrawn in place on a terminal; anywhere else (a log, CI) the same bar printed
 as a line at each tenth of the way, since redrawing in place would only be noise there.
@@ -19,6 +19,7 @@ from rich.progress import (
     Task,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -28,12 +29,29 @@ class _Rate(ProgressColumn):
         return Text(f"{task.speed or 0:,.0f}/s")
 
 
+class _Detail(ProgressColumn):
+    def __init__(self, detail: Callable[[], str]) -> None:
+        super().__init__()
+        self._detail = detail
+
+    def render(self, task: Task) -> Text:
+        return Text(self._detail())
+
+
 @contextmanager
 def progress_bar(
-    total: int, label: str, out: IO[str], unit: str = "writes"
+    total: int,
+    label: str,
+    out: IO[str],
+    unit: str = "writes",
+    detail: Callable[[], str] | None = None,
 ) -> Iterator[Callable[[int], None]]:
-    """``advance(count)`` for a bar of ``total`` ``unit`` on ``out``, labelled ``label``."""
+    """``advance(count)`` for a bar of ``total`` ``unit`` on ``out``, labelled ``label``;
+    ``detail`` (counts of its own, redrawn with the bar) adds them and the time left."""
     console = Console(file=out)
+    extra: list[ProgressColumn] = []
+    if detail is not None:
+        extra = [_Detail(detail), TextColumn("left"), TimeRemainingColumn()]
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(bar_width=30),
@@ -41,6 +59,7 @@ def progress_bar(
         TextColumn(unit),
         _Rate(),
         TimeElapsedColumn(),
+        *extra,
         console=console,
         disable=not console.is_terminal,
     )

@@ -30,6 +30,8 @@ from query_service.storage.statistics import counter_updates
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from query_service.config import Settings
+
 log = logging.getLogger(__name__)
 
 BATCH_GET_SIZE = 100  # DynamoDB's BatchGetItem limit
@@ -84,6 +86,16 @@ def _unchanged_since_read(before: Stored) -> dict[str, Any]:
         "ConditionExpression": "#v = :seen",
         "ExpressionAttributeValues": {":seen": to_attribute(before["version"])},
     } | names
+
+
+def projector_for(client: DynamoDBClient, settings: Settings) -> Projector:
+    """The projection these settings describe: the Stream Processor's, and the backfill's."""
+    return Projector(
+        client,
+        settings.notification_table_name,
+        settings.retention_days,
+        settings.stats_table_name or None,  # empty: no statistics (the bench's baseline)
+    )
 
 
 class Projector:

@@ -1,0 +1,1 @@
+"""One-off operations on the tables: the backfill (ARCHITECTURE §8)."""
