@@ -197,14 +197,45 @@ def test_an_upstream_failure_is_a_page_with_the_request_id(
     assert_console_headers(response)
 
 
-def test_a_transaction_page_lists_its_deliveries_and_says_the_funnel_is_not_there_yet(
+FUNNEL = {
+    "transaction_id": "tx_002",
+    "total": 3,
+    "by_status": {"SENT": 0, "DELIVERED": 1, "FAILED": 2},
+    "by_platform": {"IOS": 2, "ANDROID": 1, "WEBPUSH": 0},
+    "top_errors": [{"error_msg": "Device token invalid", "count": 2}],
+    "as_of": 1_796_115_536_813,
+}
+
+
+def test_a_transaction_page_shows_its_funnel_beside_its_deliveries(
     console: TestClient, upstream: StubServer
 ) -> None:
-    upstream.reply = answer({"/query/tx": [record(transaction_id="tx_002", user_id="u1")]})
+    deliveries = answer({"/query/tx": [record(transaction_id="tx_002", user_id="u1")]})
+    upstream.reply = lambda seen: (
+        Reply(200, {"stats": FUNNEL}) if seen.path == "/query/stats" else deliveries(seen)
+    )
     text = console.get("/console/transactions/tx_002").text
-    assert "Statistics are not available yet" in text
+    assert "3 deliveries, counted at" in text
+    assert '<span class="reason">Device token invalid</span>: 2' in text
     assert 'href="/console/users/u1"' in text
-    assert [s.path for s in upstream.seen] == ["/query/tx"]  # no counts made up from a page
+    assert sorted(s.path for s in upstream.seen) == ["/query/stats", "/query/tx"]
+    assert bodies(upstream, "/query/stats") == [{"transaction_id": "tx_002"}]
+
+
+def test_a_transaction_page_without_its_counts_still_lists_its_deliveries(
+    console: TestClient, upstream: StubServer
+) -> None:
+    deliveries = answer({"/query/tx": [record(transaction_id="tx_002", user_id="u1")]})
+    upstream.reply = lambda seen: (
+        Reply(503, {"message": "busy"}) if seen.path == "/query/stats" else deliveries(seen)
+    )
+    response = console.get("/console/transactions/tx_002")
+    assert response.status_code == 200
+    assert "The counts could not be loaded</strong> (The record service could not answer)" in (
+        response.text
+    )
+    assert 'href="/console/users/u1"' in response.text
+    assert "busy" not in response.text
 
 
 @pytest.mark.parametrize(

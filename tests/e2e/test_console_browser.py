@@ -136,8 +136,9 @@ def screenshot(page: Page, name: str, tmp_path: Path) -> None:
 def test_the_support_journey_by_clicking_and_typing(
     stack: Stack, page: Page, axe: Axe, tmp_path: Path
 ) -> None:
-    """search test_user_001 → its deliveries, tx_002 failed with "Device token invalid" →
-    tx_002's page, its funnel section and deliveries → back to the user's page."""
+    """search test_user_001 → its deliveries → filter FAILED: tx_002, "Device token
+    invalid" → its details: the timeline SENT → FAILED with the reason → tx_002's page: its
+    funnel and deliveries → back to the filtered list."""
     response = page.goto(f"{stack.ecs}/console/")
     assert response is not None and response.status == 200
     expect(page.get_by_role("heading", name="Find deliveries")).to_be_visible()
@@ -148,23 +149,47 @@ def test_the_support_journey_by_clicking_and_typing(
     page.get_by_role("button", name="Search").click()
     expect(page).to_have_url(re.compile(r"/console/users/test_user_001\?via=search$"))
     expect(page.get_by_text("as a user id")).to_be_visible()
-    failed = page.locator("#deliveries tbody tr", has_text="tx_002")
-    expect(failed).to_contain_text("Device token invalid")
-    expect(failed).to_contain_text("Failed")
-    expect(failed).to_contain_text("mobile-app-002")
+    rows = page.locator("#deliveries tbody tr")
+    expect(rows.filter(has_text="Delivered").first).to_be_visible()  # unfiltered: not only failures
     check_accessibility(axe, page)
     screenshot(page, "user", tmp_path)
 
-    failed.get_by_role("link", name="tx_002", exact=True).click()
+    page.get_by_role("group", name="Status").get_by_label("Failed").check()
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"/console/users/test_user_001\?.*status=FAILED"))
+    expect(rows).to_have_count(1)
+    failed = rows.first
+    expect(failed).to_contain_text("tx_002")
+    expect(failed).to_contain_text("Failed")
+    expect(failed).to_contain_text("Device token invalid")
+    expect(failed).to_contain_text("mobile-app-002")
+    check_accessibility(axe, page)
+    screenshot(page, "user-failed", tmp_path)
+
+    failed.get_by_role("link", name=re.compile("^Details")).click()
+    expect(page).to_have_url(re.compile(r"/console/deliveries/tx_002/test_user_001$"))
+    steps = page.locator(".timeline li")
+    expect(steps).to_have_count(2)
+    expect(steps.nth(0)).to_contain_text("Sent")
+    expect(steps.nth(1)).to_contain_text("Failed")
+    expect(steps.nth(1)).to_contain_text("Why: Device token invalid")
+    check_accessibility(axe, page)
+    screenshot(page, "delivery", tmp_path)
+
+    page.locator(".breadcrumbs").get_by_role("link", name="tx_002").click()
     expect(page).to_have_url(re.compile(r"/console/transactions/tx_002$"))
-    expect(page.get_by_role("heading", name="How the send went")).to_be_visible()
-    expect(page.get_by_text("Statistics are not available yet")).to_be_visible()
+    funnel = page.locator(".funnel")
+    expect(funnel.get_by_role("heading", name="How the send went")).to_be_visible()
+    expect(funnel).to_contain_text("2 deliveries, counted at")
+    expect(funnel.locator(".top-errors")).to_contain_text("Device token invalid: 1")
     expect(page.locator("#deliveries tbody tr")).to_have_count(2)
     check_accessibility(axe, page)
     screenshot(page, "transaction", tmp_path)
 
     page.go_back()
-    expect(page).to_have_url(re.compile(r"/console/users/test_user_001\?via=search$"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/console/users/test_user_001\?.*status=FAILED"))
+    expect(rows).to_have_count(1)
 
 
 def all_records(public: httpx.Client, user_id: str) -> list[dict[str, Any]]:

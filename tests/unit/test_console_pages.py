@@ -1,4 +1,4 @@
-"""The console's templates on their own: the funnel as /query/stats will give it (§3)."""
+"""The console's templates on their own: the funnel as /query/stats gives it (§3)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ STATS = {
 }
 
 
-def render_transaction(funnel: object) -> str:
+def render_transaction(funnel: object, funnel_problem: str | None = None) -> str:
     response = Pages().render(
         "transaction.html",
         who="local-developer",
@@ -25,6 +25,7 @@ def render_transaction(funnel: object) -> str:
         transaction_id="tx_002",
         here="/console/transactions/tx_002",
         funnel=funnel,
+        funnel_problem=funnel_problem,
         filters=Filters(),
         records=[],
         more=None,
@@ -42,12 +43,12 @@ def test_the_funnel_shows_the_counts_the_stats_query_gives() -> None:
     assert counts == ["1", "2", "1", "2", "2", "0"]
     assert 'class="bar bar--failed" x="0" y="0" height="10" width="25.0"' in html
     assert '<span class="reason">&lt;b&gt;Device token invalid&lt;/b&gt;</span>: 1' in html
-    assert "not available yet" not in html
+    assert "could not be loaded" not in html
 
 
-def test_without_statistics_the_page_says_so_and_counts_nothing() -> None:
-    html = render_transaction(None)
-    assert "Statistics are not available yet" in html
+def test_without_statistics_the_page_says_why_and_counts_nothing() -> None:
+    html = render_transaction(None, "The record service could not answer")
+    assert "The counts could not be loaded</strong> (The record service could not answer)" in html
     assert 'class="num"' not in html
 
 

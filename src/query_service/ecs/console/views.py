@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -135,15 +135,21 @@ def build_router(pages: Pages) -> APIRouter:
         client: InternalApiClient,
         lookup: str,
         target: str,
+        beside: Awaitable[dict[str, Any]] | None = None,
         **context: Any,
     ) -> Response:
-        """A user's or a transaction's deliveries: the same filters, paging and messages."""
+        """A user's or a transaction's deliveries: the same filters, paging and messages.
+        ``beside``: more of the page's context, fetched at the same time as the records."""
         kind, key, view = LIST_VIEWS[lookup]
         filters = Filters.from_request(request)
         here = f"/console/{view}/{quote(target, safe='')}"
         params = {key: [target], **filters.query_params(with_window=kind is QueryKind.USER)}
         try:
-            result = await run(client, kind, params)
+            if beside is None:
+                result = await run(client, kind, params)
+            else:
+                result, more = await asyncio.gather(run(client, kind, params), beside)
+                context.update(more)
         except Problem as problem:
             audit(who, lookup, target, f"problem {problem.status}", filters=filters.described())
             again = here if filters.active or filters.cursor else None
@@ -177,6 +183,15 @@ def build_router(pages: Pages) -> APIRouter:
             windows=WINDOWS,
         )
 
+    async def funnel_of(client: InternalApiClient, transaction_id: str) -> dict[str, Any]:
+        """The transaction's funnel (/query/stats), or why the page shows none: a page of
+        deliveries is still worth showing when the statistics cannot be had."""
+        try:
+            result = await run(client, QueryKind.STATS, {"transaction_id": [transaction_id]})
+        except Problem as problem:
+            return {"funnel": None, "funnel_problem": problem_lines(problem)[0]}
+        return {"funnel": result.stats, "funnel_problem": None}
+
     @router.get("/transactions/{transaction_id}")
     async def transaction(
         request: Request, transaction_id: str, who: Who, client: InternalClient
@@ -187,9 +202,9 @@ def build_router(pages: Pages) -> APIRouter:
             client,
             "transaction",
             transaction_id,
+            beside=funnel_of(client, transaction_id),
             title=f"Transaction {transaction_id}",
             transaction_id=transaction_id,
-            funnel=None,  # no counters are written yet (issue 14): /query/stats answers zeros
         )
 
     @router.get("/deliveries/{transaction_id}/{user_id}")
