@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
+from query_service.durable import append_line, write_atomically
 from query_service.local.stream_events import StreamRecord
 
 log = logging.getLogger("query_service.stream_poller")
@@ -55,18 +55,12 @@ class Checkpoints:
         self._save()
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "stream_arn": self.stream_arn,
             "sequence": self._sequence,
             "finished": sorted(self._finished),
         }
-        scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with scratch.open("wb") as stream:
-            stream.write(orjson.dumps(data))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(scratch, self.path)
+        write_atomically(self.path, data)
 
 
 class DeadLetterFile:
@@ -88,7 +82,6 @@ class DeadLetterFile:
         On AWS the destination gets only the batch's coordinates (``DDBStreamBatchInfo``);
         locally the records themselves are kept too, so they can be read and replayed.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
         line = {
             "version": "1.0",
@@ -111,10 +104,7 @@ class DeadLetterFile:
             "attempts": attempts,
             "records": records,
         }
-        with self.path.open("ab") as stream:
-            stream.write(orjson.dumps(line, default=str) + b"\n")
-            stream.flush()
-            os.fsync(stream.fileno())
+        append_line(self.path, line)
 
 
 def checkpoint_path(state_dir: Path, table_name: str) -> Path:

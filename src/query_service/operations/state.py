@@ -11,7 +11,6 @@ payload): whoever replays it re-reads the delivery from command-records.
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 
-
-def write_atomically(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with scratch.open("wb") as stream:
-        stream.write(orjson.dumps(data))
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(scratch, path)
+from query_service.durable import append_line, write_atomically
 
 
 class SegmentCheckpoints:
@@ -95,11 +86,7 @@ class DeadLetterLines:
         self.path = path
 
     def send(self, keys: dict[str, Any], reason: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as stream:
-            stream.write(orjson.dumps(letter(keys, reason)) + b"\n")
-            stream.flush()
-            os.fsync(stream.fileno())
+        append_line(self.path, letter(keys, reason))
 
 
 class DeadLetterQueue:
