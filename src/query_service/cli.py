@@ -227,19 +227,17 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from query_service.config import get_settings
     from query_service.local.commands import NotProjected
     from query_service.local.simulate import Plan, simulate
+    from query_service.operations.cli import settings_for
     from query_service.storage.dynamo import dynamodb_client
 
-    endpoint = args.dynamodb_endpoint or os.environ.get(
-        "DYNAMODB_ENDPOINT_URL", DEFAULT_PORTS.url("dynamodb")
-    )
-    settings = replace(get_settings(), dynamodb_endpoint_url=endpoint)
+    settings = settings_for(args.dynamodb_endpoint)
+    if settings.dynamodb_endpoint_url is None:  # never made-up traffic into AWS's tables
+        print("simulate: name the stack's DynamoDB (--dynamodb-endpoint)", file=sys.stderr)
+        return 2
     plan = Plan(args.users, args.transactions, args.failure_rate, args.seed)
     try:
         simulate(
@@ -254,6 +252,7 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"simulate: {exc}: is the stack's stream tier running?", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError) as exc:
+        endpoint = settings.dynamodb_endpoint_url
         print(f"simulate: DynamoDB at {endpoint} failed: {exc}", file=sys.stderr)
         return 1
     return 0
