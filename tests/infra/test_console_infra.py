@@ -20,8 +20,7 @@ CONSOLE_RESOURCES = {
     ("data", "aws_secretsmanager_secret_version", "console_oidc"),
     ("resource", "aws_lb_listener", "console"),
     ("resource", "aws_lb_listener_rule", "console"),
-    ("resource", "aws_vpc_security_group_ingress_rule", "alb_console_from_groups"),
-    ("resource", "aws_vpc_security_group_ingress_rule", "alb_console_from_prefix_lists"),
+    ("resource", "aws_vpc_security_group_ingress_rule", "alb_console"),
     ("resource", "aws_vpc_security_group_egress_rule", "alb_to_oidc_provider"),
 }
 
@@ -42,7 +41,11 @@ def test_the_console_is_its_own_file_and_off_unless_configured() -> None:
     assert set(blocks) == CONSOLE_RESOURCES
     for key, body in blocks.items():
         gate = str(body.get("count", body.get("for_each", "")))
-        assert "local.console_enabled" in gate, f"{key} exists even without var.console"
+        # console_sources is empty unless console_enabled (console.tf's locals)
+        gated = "local.console_enabled" in gate or gate == "${local.console_sources}"
+        assert gated, f"{key} exists even without var.console"
+    sources = stack()["ecs"].locals["console_sources"]
+    assert str(sources).startswith("${local.console_enabled ?")
     (variable,) = [stack()["ecs"].variables["console"]]
     assert variable["default"] is None
     assert stack().root.variables["console"]["default"] is None

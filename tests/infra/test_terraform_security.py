@@ -232,11 +232,10 @@ def test_no_ingress_from_anywhere() -> None:
 def test_alb_admits_only_query_entry_and_tasks_admit_only_the_alb() -> None:
     ecs = stack()["ecs"]
     rules = _ingress(ecs)
-    console = {"alb_console_from_groups", "alb_console_from_prefix_lists"}
-    assert set(rules) == {"alb_from_query_entry", "tasks_from_alb", *console}
-    for name in console:  # staff reach only the console's HTTPS listener
-        assert rules[name]["security_group_id"] == "${aws_security_group.alb.id}"
-        assert rules[name]["from_port"] == rules[name]["to_port"] == 443
+    assert set(rules) == {"alb_from_query_entry", "tasks_from_alb", "alb_console"}
+    console = rules["alb_console"]  # staff reach only the console's HTTPS listener
+    assert console["security_group_id"] == "${aws_security_group.alb.id}"
+    assert console["from_port"] == console["to_port"] == 443
     assert rules["alb_from_query_entry"]["security_group_id"] == "${aws_security_group.alb.id}"
     assert rules["alb_from_query_entry"]["referenced_security_group_id"] == (
         "${var.client_security_group_id}"

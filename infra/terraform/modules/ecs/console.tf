@@ -77,24 +77,23 @@ resource "aws_lb_listener_rule" "console" {
 # Support staff reach the listener from the security groups and managed prefix lists named
 # (never a raw CIDR); the ALB itself must reach the provider's token and user-info endpoints
 # (HTTPS out).
-resource "aws_vpc_security_group_ingress_rule" "alb_console_from_groups" {
-  for_each                     = local.console_enabled ? toset(var.console.allowed_security_group_ids) : toset([])
+locals {
+  # Where staff come from, each source with what it is: a security group or a prefix list.
+  console_sources = local.console_enabled ? merge(
+    { for id in var.console.allowed_security_group_ids : id => "group" },
+    { for id in var.console.allowed_prefix_list_ids : id => "prefix_list" },
+  ) : {}
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_console" {
+  for_each                     = local.console_sources
   security_group_id            = aws_security_group.alb.id
   description                  = "HTTPS to the support console from staff networks"
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
-  referenced_security_group_id = each.value
-}
-
-resource "aws_vpc_security_group_ingress_rule" "alb_console_from_prefix_lists" {
-  for_each          = local.console_enabled ? toset(var.console.allowed_prefix_list_ids) : toset([])
-  security_group_id = aws_security_group.alb.id
-  description       = "HTTPS to the support console from staff networks"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  prefix_list_id    = each.value
+  referenced_security_group_id = each.value == "group" ? each.key : null
+  prefix_list_id               = each.value == "prefix_list" ? each.key : null
 }
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_oidc_provider" {
