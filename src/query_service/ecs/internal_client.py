@@ -67,17 +67,16 @@ def _relayed(status: int, body: dict[str, Any], retry_after: str | None) -> Prob
     return Problem(kind, str(body["detail"]), errors, headers)
 
 
-def _parse_result(raw: bytes, timeline: bool) -> Page:
-    """The internal API's success body: a page of records (with their timelines, for
-    /query/delivery), checked in one pass (``ecs.page``), or else the statistics, field by
-    field; ValueError if garbage."""
-    try:
-        records, cursor = parse_page(raw, timeline=timeline)
-    except ValueError:
+def _parse_result(raw: bytes, kind: QueryKind) -> Page:
+    """The internal API's success body for a ``kind`` query: the statistics, field by
+    field, for /query/stats; else a page of records (with their timelines, for
+    /query/delivery), checked in one pass (``ecs.page``). ValueError if it is not that."""
+    if kind is QueryKind.STATS:
         data = orjson.loads(raw)
-        if isinstance(data, dict) and "stats" in data:
-            return [], None, checked_stats(data["stats"])
-        raise
+        if not isinstance(data, dict) or "stats" not in data:
+            raise ValueError("not a statistics answer")
+        return [], None, checked_stats(data["stats"])
+    records, cursor = parse_page(raw, timeline=kind is QueryKind.DELIVERY)
     return records, cursor, None
 
 
@@ -127,10 +126,9 @@ class InternalApiClient(UpstreamClient):
         url = f"{self.base_url}/query/{query.kind.value}"
         body = orjson.dumps(query.normalised())
         started = time.perf_counter()
-        timeline = query.kind is QueryKind.DELIVERY
         call = self.start_call(within)
         for total, connect in call.attempts():
-            attempted = await self._attempt(url, body, request_id, total, connect, timeline)
+            attempted = await self._attempt(url, body, request_id, total, connect, query.kind)
             if wait := call.settle(*attempted):
                 await asyncio.sleep(wait)
         records, cursor, stats = call.result()
@@ -143,7 +141,7 @@ class InternalApiClient(UpstreamClient):
         request_id: str,
         total: float,
         connect: float,
-        timeline: bool,
+        kind: QueryKind,
     ) -> Attempted[Page]:
         headers = {
             "Content-Type": "application/json",
@@ -158,7 +156,7 @@ class InternalApiClient(UpstreamClient):
                 raw = await r.read()
         except self.exceptions as exc:
             return self.failed(exc, total, connect)
-        return self._answer(r.status, r.content_type, r.headers.get("Retry-After"), raw, timeline)
+        return self._answer(r.status, r.content_type, r.headers.get("Retry-After"), raw, kind)
 
     def _answer(
         self,
@@ -166,11 +164,11 @@ class InternalApiClient(UpstreamClient):
         content_type: str,
         retry_after: str | None,
         raw: bytes,
-        timeline: bool,
+        kind: QueryKind,
     ) -> Attempted[Page]:
         if status == 200:
             try:
-                return Outcome.SUCCESS, _parse_result(raw, timeline)
+                return Outcome.SUCCESS, _parse_result(raw, kind)
             except ValueError as exc:
                 return self.report(Failure.GARBAGE, reason=str(exc)[:200])
         if status in RELAYED_STATUSES:
