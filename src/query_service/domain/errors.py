@@ -7,7 +7,7 @@ stack trace or internal address ever goes in it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +94,19 @@ def invalid(errors: list[FieldError], detail: str | None = None) -> Problem:
         named = ", ".join(dict.fromkeys(e.field for e in errors))
         detail = f"The request is not valid: check {named}."
     return Problem(INVALID_REQUEST, detail, errors)
+
+
+def method_not_allowed(methods: Sequence[str]) -> Problem:
+    """405 for a path that serves other methods: ``Allow`` names every one (RFC 9110)."""
+    return Problem(
+        METHOD_NOT_ALLOWED,
+        f"This path accepts {' and '.join(methods)} only.",
+        headers={"Allow": ", ".join(methods)},
+    )
+
+
+def no_such_path() -> Problem:
+    return Problem(NOT_FOUND, "There is no such path.")
 
 
 def failing_upstream(service: str, retry_after: str) -> Problem:

@@ -13,10 +13,10 @@ from starlette.routing import Match, Route
 
 from query_service.domain.errors import (
     INTERNAL_ERROR,
-    METHOD_NOT_ALLOWED,
-    NOT_FOUND,
     PROBLEM_CONTENT_TYPE,
     Problem,
+    method_not_allowed,
+    no_such_path,
 )
 from query_service.logs import request_id_var
 
@@ -58,16 +58,9 @@ def add_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
-            methods = allowed_methods(request)
-            return problem_response(
-                Problem(
-                    METHOD_NOT_ALLOWED,
-                    f"This path accepts {' and '.join(methods)} only.",
-                    headers={"Allow": ", ".join(methods)},
-                )
-            )
+            return problem_response(method_not_allowed(allowed_methods(request)))
         if exc.status_code == 404:
-            return problem_response(Problem(NOT_FOUND, "There is no such path."))
+            return problem_response(no_such_path())
         return problem_response(Problem(INTERNAL_ERROR, "The request could not be served."))
 
     @app.exception_handler(Exception)

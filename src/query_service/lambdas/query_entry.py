@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from query_service.config import Tier
-from query_service.domain.errors import METHOD_NOT_ALLOWED, NOT_FOUND, Problem
+from query_service.domain.errors import Problem, method_not_allowed, no_such_path
 from query_service.domain.queries import check_request_size, parse_query_body, parse_query_params
 from query_service.domain.routes import (
     QUERY_METHODS,
@@ -116,13 +116,8 @@ def not_found(_: Exception) -> Answer:
     if path in REMOVED_ROUTES:
         raise removed(path)
     if path in ALLOWED:
-        methods = ALLOWED[path]
-        raise Problem(
-            METHOD_NOT_ALLOWED,
-            f"This path accepts {' and '.join(methods)} only.",
-            headers={"Allow": ", ".join(methods)},
-        )
-    raise Problem(NOT_FOUND, "There is no such path.")
+        raise method_not_allowed(ALLOWED[path])
+    raise no_such_path()
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
