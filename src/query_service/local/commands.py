@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from query_service.domain.records import epoch_ms
 from query_service.local.processes import poll_until
-from query_service.storage.dynamo import to_item
+from query_service.storage.dynamo import batch_get, to_item
 from query_service.storage.projection import read_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BATCH_WRITE_SIZE = 25  # DynamoDB's BatchWriteItem limit
-BATCH_GET_SIZE = 100  # DynamoDB's BatchGetItem limit
 
 
 class NotProjected(TimeoutError):
@@ -79,34 +78,19 @@ def unprojected(
     client: DynamoDBClient, read_table: str, expected: dict[tuple[str, str], int]
 ) -> dict[tuple[str, str], int]:
     """The part of ``expected`` the read table does not hold yet (absent or older)."""
-    behind: dict[tuple[str, str], int] = {}
-    pending = [{"user_id": {"S": u}, "sk": {"S": s}} for u, s in expected]
-    for chunk in _chunks(pending, BATCH_GET_SIZE):
-        keys: list[Any] = chunk
-        found: dict[tuple[str, str], int] = {}
-        while keys:
-            response: dict[str, Any] = client.batch_get_item(  # type: ignore[assignment]
-                RequestItems={
-                    read_table: {
-                        "Keys": keys,
-                        "ProjectionExpression": "#u, #s, #v",
-                        "ExpressionAttributeNames": {
-                            "#u": "user_id",
-                            "#s": "sk",
-                            "#v": "updated_at",
-                        },
-                    }
-                }
-            )
-            for item in response.get("Responses", {}).get(read_table, []):
-                slot = (item["user_id"]["S"], item["sk"]["S"])
-                found[slot] = int(item.get("updated_at", {}).get("N", -1))
-            keys = list(response.get("UnprocessedKeys", {}).get(read_table, {}).get("Keys", []))
-        for key in chunk:
-            slot = (key["user_id"]["S"], key["sk"]["S"])
-            if found.get(slot, -1) < expected[slot]:
-                behind[slot] = expected[slot]
-    return behind
+    keys = [{"user_id": {"S": u}, "sk": {"S": s}} for u, s in expected]
+    found: dict[tuple[str, str], int] = {}
+    for item in batch_get(
+        client,
+        read_table,
+        keys,
+        ProjectionExpression="#u, #s, #v",
+        ExpressionAttributeNames={"#u": "user_id", "#s": "sk", "#v": "updated_at"},
+    ):
+        found[(item["user_id"]["S"], item["sk"]["S"])] = int(
+            item.get("updated_at", {}).get("N", -1)
+        )
+    return {slot: at for slot, at in expected.items() if found.get(slot, -1) < at}
 
 
 def wait_until_projected(

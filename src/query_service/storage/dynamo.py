@@ -8,12 +8,14 @@ Lambda cold start for nothing this service uses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -103,3 +105,45 @@ def from_attribute(value: Mapping[str, Any]) -> object:
 
 def from_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, object]:
     return {k: from_attribute(v) for k, v in item.items()}
+
+
+BATCH_GET_SIZE = 100  # DynamoDB's BatchGetItem limit
+BATCH_GET_ATTEMPTS = 4  # per chunk; UnprocessedKeys are asked again after a backoff
+
+
+def batch_get(
+    client: DynamoDBClient,
+    table: str,
+    keys: Sequence[Mapping[str, Any]],
+    **options: Any,
+) -> Iterator[dict[str, Any]]:
+    """The raw items at ``keys`` (those that exist), in chunks of BatchGetItem's limit.
+
+    ``options`` go into the table's request as they are (``ConsistentRead``,
+    ``ProjectionExpression``, ...). Keys DynamoDB leaves unprocessed are asked again
+    after a growing pause; still unprocessed after BATCH_GET_ATTEMPTS, it raises the
+    ClientError a throttled call would (ProvisionedThroughputExceededException).
+    """
+    for start in range(0, len(keys), BATCH_GET_SIZE):
+        pending: list[Any] = list(keys[start : start + BATCH_GET_SIZE])
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            if not pending:
+                break
+            if attempt:
+                time.sleep(0.05 * 2**attempt)
+            request: Any = {table: {"Keys": pending, **options}}
+            response: dict[str, Any] = client.batch_get_item(  # type: ignore[assignment]
+                RequestItems=request
+            )
+            yield from response.get("Responses", {}).get(table, [])
+            pending = list(response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []))
+        if pending:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ProvisionedThroughputExceededException",
+                        "Message": "BatchGetItem kept returning UnprocessedKeys",
+                    }
+                },
+                "BatchGetItem",
+            )

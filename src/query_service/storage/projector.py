@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from query_service.storage.dynamo import from_item, to_attribute, to_item
+from query_service.storage.dynamo import batch_get, from_item, to_attribute, to_item
 from query_service.storage.projection import Change, ReadKey, Transition, transition
 from query_service.storage.statistics import counter_updates
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH_GET_SIZE = 100  # DynamoDB's BatchGetItem limit
 CONFLICT_ATTEMPTS = 5
 Stored = dict[str, Any] | None
 
@@ -115,17 +114,10 @@ class Projector:
         """The stored items at ``keys`` (None where there is none), read consistently."""
         wanted = list(dict.fromkeys(keys))
         found: dict[ReadKey, Stored] = dict.fromkeys(wanted)
-        for start in range(0, len(wanted), BATCH_GET_SIZE):
-            pending: list[Any] = [_key(k) for k in wanted[start : start + BATCH_GET_SIZE]]
-            while pending:
-                response: dict[str, Any] = self._client.batch_get_item(  # type: ignore[assignment]
-                    RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
-                )
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    item = from_item(raw)
-                    found[(str(item["user_id"]), str(item["sk"]))] = item
-                unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {})
-                pending = list(unprocessed.get("Keys", []))
+        asked = [_key(k) for k in wanted]
+        for raw in batch_get(self._client, self._table, asked, ConsistentRead=True):
+            item = from_item(raw)
+            found[(str(item["user_id"]), str(item["sk"]))] = item
         return found
 
     def read(self, key: ReadKey) -> Stored:

@@ -19,10 +19,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from query_service.domain.statistics import Scope, count_deltas, daily, days_until, funnel
-from query_service.storage.dynamo import from_item
+from query_service.storage.dynamo import batch_get, from_item
 from query_service.storage.tables import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -32,8 +30,6 @@ if TYPE_CHECKING:
 # 1,000 WCU/s, two per transactional write of an item under 1 KB): see docs/capacity.md.
 # It may grow (a reader sums every shard up to it), never shrink.
 SHARDS = 16
-BATCH_GET_SIZE = 100  # DynamoDB's BatchGetItem limit
-BATCH_GET_ATTEMPTS = 4
 # Counter items outlive the deliveries they count by this much, so that the REMOVE of a
 # delivery whose retention ended still finds its counters (the TTL sweep lags); a reader
 # ignores a counter item past its own expires_at.
@@ -102,18 +98,6 @@ def counter_updates(
     return updates
 
 
-def _throttled(operation: str) -> ClientError:
-    return ClientError(
-        {
-            "Error": {
-                "Code": "ProvisionedThroughputExceededException",
-                "Message": "BatchGetItem kept returning UnprocessedKeys",
-            }
-        },
-        operation,
-    )
-
-
 class StatsRepository:
     """The read side of the statistics: a bounded number of BatchGetItem calls per answer,
     ``ceil(scopes * SHARDS / 100)``, independent of how many deliveries were counted."""
@@ -126,27 +110,13 @@ class StatsRepository:
         by_key = {counter_key(s, shard): s for s in scopes for shard in range(SHARDS)}
         found: dict[Scope, list[dict[str, Any]]] = {s: [] for s in scopes}
         now = int(time.time())
-        keys = list(by_key)
-        for start in range(0, len(keys), BATCH_GET_SIZE):
-            pending: list[Any] = [{"pk": {"S": k}} for k in keys[start : start + BATCH_GET_SIZE]]
-            for attempt in range(BATCH_GET_ATTEMPTS):
-                if not pending:
-                    break
-                if attempt:
-                    time.sleep(0.05 * 2**attempt)
-                response: dict[str, Any] = self._client.batch_get_item(  # type: ignore[assignment]
-                    RequestItems={self._table: {"Keys": pending}}
-                )
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    item = from_item(raw)
-                    expiry = item.get(TTL_ATTRIBUTE)
-                    if isinstance(expiry, int) and expiry <= now:
-                        continue  # past its TTL, not yet swept
-                    found[by_key[str(item["pk"])]].append(item)
-                unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {})
-                pending = list(unprocessed.get("Keys", []))
-            if pending:
-                raise _throttled("BatchGetItem")
+        keys = [{"pk": {"S": k}} for k in by_key]
+        for raw in batch_get(self._client, self._table, keys):
+            item = from_item(raw)
+            expiry = item.get(TTL_ATTRIBUTE)
+            if isinstance(expiry, int) and expiry <= now:
+                continue  # past its TTL, not yet swept
+            found[by_key[str(item["pk"])]].append(item)
         return found
 
     def transaction(self, transaction_id: str) -> dict[str, Any]:
