@@ -9,7 +9,7 @@ the one delivery and its timeline, or no item; ``POST /query/stats`` →
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,6 +33,9 @@ from query_service.storage.dynamo import dynamodb_client
 from query_service.storage.repository import ReadRepository, StartKeyMismatch, StoredRecordError
 from query_service.storage.statistics import StatsRepository
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 TIER: Tier = "query_result"
 THROTTLING_CODES = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
@@ -43,18 +46,20 @@ log = app.log
 
 
 @cache
+def _client() -> DynamoDBClient:
+    """One DynamoDB client (and connection pool) for both read models. One retry in
+    botocore: the ECS handler and the Query Lambda have deadlines of their own."""
+    return dynamodb_client(app.settings(), max_attempts=2)
+
+
+@cache
 def _repository() -> ReadRepository:
-    settings = app.settings()
-    # One retry in botocore: the ECS handler and the Query Lambda have deadlines of their own.
-    return ReadRepository(
-        dynamodb_client(settings, max_attempts=2), settings.notification_table_name
-    )
+    return ReadRepository(_client(), app.settings().notification_table_name)
 
 
 @cache
 def _stats() -> StatsRepository:
-    settings = app.settings()
-    return StatsRepository(dynamodb_client(settings, max_attempts=2), settings.stats_table_name)
+    return StatsRepository(_client(), app.settings().stats_table_name)
 
 
 @cache
