@@ -31,3 +31,26 @@ def _fresh_factories() -> Iterator[None]:
     reset_cached_factories()
     yield
     reset_cached_factories()
+
+
+def _group(item: pytest.Item) -> str:
+    """The tests that must share a worker under xdist: one file's (its module fixtures, the
+    tables it creates in the worker's stack), and all that read Terraform's session (one
+    init, one set of plans)."""
+    if "terraform_session" in getattr(item, "fixturenames", ()):
+        return "terraform"
+    return item.path.relative_to(item.config.rootpath).as_posix()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest groups first (each file's `cost` mark: its seconds on a quiet machine), so
+    that under `make test`'s two workers no long file starts last and runs alone; the rest
+    keep their order."""
+    costs: dict[str, float] = {}
+    for item in items:
+        group = _group(item)
+        item.add_marker(pytest.mark.xdist_group(group))
+        mark = item.get_closest_marker("cost")
+        costs[group] = max(costs.get(group, 0.0), mark.args[0] if mark else 0.0)
+    items.sort(key=lambda item: -costs[_group(item)])

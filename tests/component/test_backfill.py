@@ -18,6 +18,8 @@ from tests.component.conftest import Tables
 from tests.component.test_stream_processor import change, read_items, run
 from tests.support import command
 
+pytestmark = pytest.mark.cost(15)
+
 T0 = 1_700_000_000_000
 RETENTION = 90
 

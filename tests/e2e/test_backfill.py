@@ -24,7 +24,7 @@ from query_service.storage.dynamo import to_item
 from query_service.storage.projection import project_record, read_key
 from tests.e2e.conftest import Stack, scan, start_poller
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cost(40)]
 
 COMMANDS, READS, STATS = "bf-command-records", "bf-notification-records", "bf-delivery-stats"
 USERS, TRANSACTIONS = 20, 10  # 200 deliveries; the 10,000 figure is in the commit message

@@ -26,7 +26,7 @@ from query_service.storage.dynamo import to_item
 from tests.e2e.conftest import Stack
 from tests.support import command
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cost(12)]
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "console"

@@ -17,7 +17,8 @@ The conventions a doc example follows (docs/README.md explains them to writers):
   UUID matches any UUID, and the ``date``, ``server`` and ``content-length`` headers only
   need to be present.
 - ``<name>`` in a command is filled with the field ``name`` of the JSON the previous
-  command of the same file answered (``<next_cursor>`` continues a listing).
+  command of the same file answered (``<next_cursor>`` continues a listing); the previous
+  command is run again when its own test has not run first in the same process.
 - A curl to the local stack outside a runnable block is an error: it would go unchecked.
 """
 
@@ -27,6 +28,7 @@ import itertools
 import re
 import shlex
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,7 +160,7 @@ def _argv(example: Example, stack: Stack) -> list[str]:
     command = LOCAL_URL.sub(lambda m: f"127.0.0.1:{ports[m.group(1)]}", command)
 
     def fill(match: re.Match[str]) -> str:
-        answered = example.previous.answered if example.previous else None
+        answered = _answer(example.previous, stack) if example.previous else None
         assert answered is not None, f"{example.id}: <{match.group(1)}> needs a JSON answer before"
         value = answered.get(match.group(1))
         assert isinstance(value, str), f"{example.id}: the previous answer has no {match.group(1)}"
@@ -172,6 +174,31 @@ def _argv(example: Example, stack: Stack) -> list[str]:
         f"{example.command}"
     )
     return shlex.split(command)
+
+
+def _run(example: Example, stack: Stack, dump: Path) -> tuple[int, dict[str, str], bytes]:
+    """The example's curl: its status, headers and body; a JSON object answered is kept
+    for the next example's ``<name>``."""
+    argv = [*_argv(example, stack), "-D", str(dump), "--max-time", "20"]
+    done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+    assert done.returncode == 0, f"{example.id}: curl failed: {done.stderr.decode()}"
+    status, headers = _split_response(dump.read_bytes())
+    body = done.stdout
+    if re.search(r"\s-\w*i\w*\b|--include\b", example.command):
+        body = body.replace(b"\r\n", b"\n").split(b"\n\n", 1)[-1]
+    if "json" in headers.get("content-type", ""):
+        parsed = orjson.loads(body)  # a JSON answer must parse
+        example.answered = parsed if isinstance(parsed, dict) else None
+    return status, headers, body
+
+
+def _answer(example: Example, stack: Stack) -> dict[str, Any] | None:
+    """What ``example`` answered: from its own test if that ran first in this process, else
+    asked again now (each test stands alone, whatever order or worker runs it)."""
+    if example.answered is None and example.runnable:
+        with tempfile.TemporaryDirectory() as work:
+            _run(example, stack, Path(work) / "headers")
+    return example.answered
 
 
 def _matches(expected: Any, actual: Any, where: str) -> None:
@@ -231,17 +258,7 @@ def test_doc_example_answers_as_shown(example: Example, stack: Stack, tmp_path: 
     assert example.status is not None, (
         f"{example.id}: end the command with '# → <status>' so the doc test can check it"
     )
-    dump = tmp_path / "headers"
-    argv = [*_argv(example, stack), "-D", str(dump), "--max-time", "20"]
-    done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
-    assert done.returncode == 0, f"{example.id}: curl failed: {done.stderr.decode()}"
-    status, headers = _split_response(dump.read_bytes())
-    body = done.stdout
-    if re.search(r"\s-\w*i\w*\b|--include\b", example.command):
-        body = body.replace(b"\r\n", b"\n").split(b"\n\n", 1)[-1]
+    status, headers, body = _run(example, stack, tmp_path / "headers")
     assert status == example.status, f"{example.id}: answered {status}: {body[:300]!r}"
-    if "json" in headers.get("content-type", ""):
-        parsed = orjson.loads(body)  # a JSON answer must parse
-        example.answered = parsed if isinstance(parsed, dict) else None
     if example.expected is not None:
         _check_output(example, status, headers, body)

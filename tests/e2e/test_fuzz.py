@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.e2e.conftest import Stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cost(20)]
 
 CHECKS = [
     not_a_server_error,

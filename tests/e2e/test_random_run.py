@@ -39,7 +39,7 @@ from query_service.storage.projection import DEFAULT_RETENTION_DAYS, project_rec
 from tests.e2e.conftest import Stack, scan, start_poller
 from tests.statistics_truth import stored, truth
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cost(110)]
 
 COMMANDS = "random-run-command-records"
 READS = "random-run-notification-records"

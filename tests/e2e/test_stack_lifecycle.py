@@ -13,7 +13,7 @@ from query_service.local.processes import port_in_use
 from tests.e2e.conftest import Stack, start_stack, stop_stack
 from tests.harness import free_port, require_java
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cost(15)]
 
 
 def test_a_taken_port_is_named(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.conftest import Stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cost(20)]
 
 # The suite runs 1,000 deliveries (about 35 s at load 11 on 2 cores);
 # STATS_E2E_SIZE=100x100 runs the acceptance's 10,000 (about 5 minutes at load 7 on 2 cores,

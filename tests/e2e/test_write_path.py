@@ -26,7 +26,7 @@ from query_service.storage.tables import command_table_spec, notification_table_
 from tests.e2e.conftest import Stack, scan, start_poller
 from tests.support import command
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cost(150)]
 
 
 def dynamodb(stack: Stack) -> Any:

@@ -23,7 +23,8 @@ from tests.infra.terraform_cli import (
 )
 
 # The first use of a run waits for init and the plans (a minute or two on a loaded machine).
-pytestmark = pytest.mark.timeout(1800)
+# The cost is the Terraform session's, which every infra file shares.
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.cost(120)]
 
 
 def test_fmt_leaves_every_file_as_it_is(tmp_path_factory: pytest.TempPathFactory) -> None:
