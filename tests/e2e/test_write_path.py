@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from query_service.local.commands import batch_put, wait_until_projected
+from query_service.local.commands import NotProjected, batch_put, wait_until_projected
 from query_service.local.processes import poll_until
 from query_service.local.simulate import Plan, simulate
 from query_service.storage.dynamo import to_item
@@ -187,6 +187,21 @@ def kill_tables(stack: Stack) -> Iterator[Any]:
         client.delete_table(TableName=table)
 
 
+def wait_while_catching_up(client: Any, commands: list[dict[str, Any]]) -> None:
+    """Until the read side holds every command, for as long as it gets closer each minute:
+    a stream tier that stops projecting fails this; a loaded machine that projects slowly
+    does not (its speed is the benchmark's to judge, not this test's)."""
+    behind = len(commands) + 1
+    while True:
+        try:
+            wait_until_projected(client, KILL_READ, commands, timeout=60)
+            return
+        except NotProjected as late:
+            if late.missing >= behind:
+                raise
+            behind = late.missing
+
+
 # Its own waits (the kill, the rest of the load, the catch-up) bound it, not the suite's 120 s:
 # on a loaded machine 10,000 records take longer than that to write and project (the writer
 # was seen still writing 120 s after the kill at load average 11 on 2 cores).
@@ -222,7 +237,7 @@ def test_a_poller_killed_mid_load_resumes_with_nothing_lost_or_duplicated(
         assert not writer.is_alive(), "the writer did not finish the load within 240 s"
         assert not failures, f"the writer failed: {failures[0]!r}"
         commands = scan(client, KILL_COMMANDS)
-        wait_until_projected(client, KILL_READ, commands, timeout=240)
+        wait_while_catching_up(client, commands)
     finally:
         poller.terminate()
         poller.wait(10)
