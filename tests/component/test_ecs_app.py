@@ -161,7 +161,7 @@ def test_health_and_readiness(api: TestClient, upstream: StubServer) -> None:
 def test_unknown_path_and_method_are_problems(api: TestClient) -> None:
     assert_problem(api.get("/nope"), 404)
     for method in ("DELETE", "PUT", "PATCH"):
-        for path in ("/query/user", "/query/fail", "/failed"):
+        for path in ("/query/user", "/query/fail", "/failed", "/query/marketing"):
             response = api.request(method, path)
             assert_problem(response, 405)
             assert response.headers["allow"] == "GET, POST"  # every method of the path

@@ -210,5 +210,11 @@ def test_every_method_of_a_path_is_in_allow(ecs: StubServer) -> None:
     response = invoke("POST", "/health")
     problem(response, 405)
     assert response["headers"]["Allow"] == "GET"
-    problem(invoke("DELETE", "/query/marketing"), 410)
+    # A removed query answers 410 to its own methods, 405 to the others, as the ECS
+    # handler does (an API's Allow does not change because a path was retired).
+    problem(invoke("GET", "/query/marketing"), 410)
+    for method in ("DELETE", "TRACE"):
+        response = invoke(method, "/query/marketing")
+        assert problem(response, 405)["detail"] == "This path accepts GET and POST only."
+        assert response["headers"]["Allow"] == "GET, POST"
     assert ecs.seen == []

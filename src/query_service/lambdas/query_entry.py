@@ -31,9 +31,10 @@ from query_service.lambdas.resolver import Answer, Resolver, problem_answer, req
 from query_service.logs import request_id_var
 
 TIER: Tier = "query_entry"
-# Every method each path serves: the Allow header of a 405.
+# Every method each path serves: the Allow header of a 405. A removed query keeps its
+# methods (each answered 410), as at the ECS handler.
 ALLOWED: dict[str, tuple[str, ...]] = {"/health": ("GET",)} | {
-    path: QUERY_METHODS for path in QUERY_ROUTES
+    path: QUERY_METHODS for path in (*QUERY_ROUTES, *REMOVED_ROUTES)
 }
 
 app = Resolver(TIER, "query-entry")
@@ -110,13 +111,14 @@ def health() -> Answer:
 
 @app.not_found
 def not_found(_: Exception) -> Answer:
-    """No route for this method and path: 410 for a removed query (whatever the method),
-    405 naming the methods of a path that has others, else 404."""
-    path = app.current_event.path
+    """No route for this method and path: 405 naming every method of a path that has
+    others, 410 for a removed query's own methods, else 404."""
+    event = app.current_event
+    path = event.path
+    if path in ALLOWED and event.http_method not in ALLOWED[path]:
+        raise method_not_allowed(ALLOWED[path])
     if path in REMOVED_ROUTES:
         raise removed(path)
-    if path in ALLOWED:
-        raise method_not_allowed(ALLOWED[path])
     raise no_such_path()
 
 
