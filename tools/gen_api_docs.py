@@ -1,5 +1,7 @@
 """Render the endpoint and schema tables of docs/api.md from the ECS handler's OpenAPI,
-and keep docs/openapi.json, the document itself as users get it from /openapi.json.
+and keep docs/openapi.json, the document itself as users get it from /openapi.json, and
+docs/openapi-public.json, the public API's (API Gateway's) part of it: what a client of
+the public API may call, without the handler's own readiness, docs and console.
 
     uv run python tools/gen_api_docs.py          # rewrite the generated region and the copy
     uv run python tools/gen_api_docs.py --check  # exit 1 if either is stale
@@ -20,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 API_DOC = ROOT / "docs" / "api.md"
 OPENAPI_COPY = ROOT / "docs" / "openapi.json"
+PUBLIC_COPY = ROOT / "docs" / "openapi-public.json"
 BEGIN = "<!-- BEGIN GENERATED: tools/gen_api_docs.py renders this from the OpenAPI; do not edit -->"
 END = "<!-- END GENERATED -->"
 METHOD_ORDER = ("GET", "POST")
@@ -154,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = openapi()
     current = API_DOC.read_text(encoding="utf-8")
-    wanted = {API_DOC: regenerate(current, render(spec)), OPENAPI_COPY: snapshot(spec)}
+    from query_service.ecs.openapi import public_document
+
+    wanted = {
+        API_DOC: regenerate(current, render(spec)),
+        OPENAPI_COPY: snapshot(spec),
+        PUBLIC_COPY: snapshot(public_document(spec)),
+    }
     if args.check:
         stale = [
             path

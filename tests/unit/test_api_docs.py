@@ -61,3 +61,20 @@ def test_the_served_openapi_document_is_the_committed_copy() -> None:
     page = client.get("/docs")
     assert page.status_code == 200
     assert "/openapi.json" in page.text
+
+
+def test_the_public_document_is_the_public_apis_part_of_the_served_one() -> None:
+    """docs/openapi-public.json is what a client of API Gateway may call: the handler's
+    document without its readiness, docs and console (the public API serves none)."""
+    import json
+
+    from query_service.ecs.app import create_app
+    from query_service.ecs.openapi import public_document
+
+    tool = _tool()
+    served = create_app().openapi()
+    public = public_document(served)
+    assert (ROOT / "docs/openapi-public.json").read_text(encoding="utf-8") == tool.snapshot(public)
+    assert set(served["paths"]) - set(public["paths"]) == {"/health/ready"}
+    assert "/query/user" in public["paths"] and "/health" in public["paths"]
+    assert public["components"] == json.loads(tool.snapshot(served))["components"]

@@ -34,7 +34,8 @@ Cursor = Annotated[
         min_length=3,
         max_length=MAX_CURSOR_CHARS,
         pattern=CURSOR_PATTERN,
-        description="next_cursor of the previous page, as it was returned",
+        description="the next_cursor of the previous page, as this service returned it for "
+        "the same query: any other value, even of this pattern, is refused with 400",
     ),
 ]
 EpochMs = Annotated[
@@ -74,14 +75,21 @@ def _one_or_more(values: type[Status] | type[Platform]) -> Callable[[object], ob
     return check
 
 
+def _one_or_more_of(values: type[Status] | type[Platform]) -> Any:
+    """A filter's list as the schema states it: an empty one filters nothing, and is refused."""
+    return Annotated[list[values], Field(min_length=1)]  # type: ignore[valid-type]
+
+
 StatusFilter = Annotated[
     tuple[Status, ...],
-    BeforeValidator(_one_or_more(Status), json_schema_input_type=Status | list[Status]),
+    BeforeValidator(_one_or_more(Status), json_schema_input_type=Status | _one_or_more_of(Status)),
     Field(description="only these statuses: one, or several (a list; GET: repeated or a,b)"),
 ]
 PlatformFilter = Annotated[
     tuple[Platform, ...],
-    BeforeValidator(_one_or_more(Platform), json_schema_input_type=Platform | list[Platform]),
+    BeforeValidator(
+        _one_or_more(Platform), json_schema_input_type=Platform | _one_or_more_of(Platform)
+    ),
     Field(description="only these platforms: one, or several (a list; GET: repeated or a,b)"),
 ]
 

@@ -151,7 +151,8 @@ class DeliveryQuery(_Query):
 
 
 class StatsQuery(_Query):
-    """A transaction's delivery funnel, or an application's daily counts."""
+    """A transaction's delivery funnel, or an application's daily counts: give
+    transaction_id, or ap_id (with days), never both."""
 
     transaction_id: Identifier | None = None
     ap_id: Identifier | None = None

@@ -28,7 +28,7 @@ from query_service.ecs import console
 from query_service.ecs.draining import drain_on_sigterm
 from query_service.ecs.internal_client import InternalApiClient
 from query_service.ecs.middleware import RequestContextMiddleware
-from query_service.ecs.openapi import document_problems_as_problem_json
+from query_service.ecs.openapi import complete_document
 from query_service.ecs.problems import add_problem_handlers, problem_response
 from query_service.ecs.query_path import QueryEndpoint, QueryPaths
 from query_service.ecs.routes import InternalClient, add_query_route, add_removed_route
@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         add_query_route(app, QUERY_ROUTES[path], endpoint)
     for path in REMOVED_ROUTES:
         add_removed_route(app, path)
-    document_problems_as_problem_json(app)
+    complete_document(app)
     console.mount(app, settings)
     # Built once, here, after every route and exception handler: the query paths served by
     # their QueryEndpoint (each with its own request context) ahead of FastAPI's own stack
