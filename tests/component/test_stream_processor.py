@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import threading
 import time
 from typing import Any
 
+import orjson
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import UnexpectedBatchTypeError
 
 from query_service.config import get_settings
 from query_service.lambdas import stream_processor
 from query_service.storage.dynamo import from_item, to_item
 from tests.component.conftest import Tables
-from tests.support import FakeContext, command
+from tests.support import FakeContext, apigw_event, command
 
 ARN = (
     "arn:aws:dynamodb:ap-southeast-1:123456789012:table/command-records/stream/"
@@ -290,3 +293,19 @@ def test_inserts_cost_one_write_and_a_modified_batch_one_read(
     sp.calls.clear()
     assert run(*inserts, *modifies) == []  # replayed: nothing written
     assert "PutItem" not in sp.calls and "TransactWriteItems" not in sp.calls
+
+
+def test_an_api_gateway_event_is_refused_not_taken_for_an_empty_batch(sp: Tables) -> None:
+    """The API Lambdas read a body API Gateway base64-encoded in one place
+    (lambdas/resolver.request_body). The Stream Processor needs no such reading: no API
+    Gateway is in front of it, the event source mapping hands it DynamoDB stream records,
+    whose images are typed attributes, never an encoded body. An API Gateway event (here
+    with isBase64Encoded) is no batch, and fails loudly instead of passing as an empty one."""
+    encoded = base64.b64encode(orjson.dumps(command())).decode()
+    event = apigw_event("POST", "/", encoded, base64=True)
+    with pytest.raises(UnexpectedBatchTypeError):
+        stream_processor.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+    assert read_items(sp) == []
+    # The same delivery as a stream record is projected.
+    assert run(change("INSERT", new=command())) == []
+    assert [item["transaction_id"] for item in read_items(sp)] == ["tx_001"]
