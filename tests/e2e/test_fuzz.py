@@ -30,7 +30,7 @@ import pytest
 
 from tests.e2e.conftest import Stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.cost(20)]
+pytestmark = [pytest.mark.e2e, pytest.mark.cost(100)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_DOCUMENT = ROOT / "docs" / "openapi-public.json"
