@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from query_service import __version__
+from query_service.operations.arguments import add_operations
 from query_service.ports import DEFAULT_PORTS, HOST, Ports
 
 
@@ -92,46 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-wait", action="store_true", help="do not wait for the read side to catch up"
     )
     simulate.add_argument("--timeout", type=float, default=300.0, help="catch-up wait, seconds")
-    backfill = commands.add_parser(
-        "backfill",
-        help="re-project command-records into the read table and the statistics",
-    )
-    backfill.set_defaults(func=_backfill)
-    backfill.add_argument("--segments", type=_bounded_int(1, 1000), default=4)
-    backfill.add_argument(
-        "--max-writes-per-second",
-        type=_positive,
-        default=None,
-        help="at most this many projection writes a second (default: no limit)",
-    )
-    backfill.add_argument(
-        "--page-size",
-        type=_bounded_int(1, 100),
-        default=100,
-        help="items per Scan page; each segment checkpoints after every page (100)",
-    )
-    backfill.add_argument(
-        "--resume", action="store_true", help="continue from each segment's checkpoint"
-    )
-    backfill.add_argument(
-        "--dry-run", action="store_true", help="count what it would change, write nothing"
-    )
-    backfill.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(".local"),
-        help="checkpoints, and locally the dead-letter file dlq.jsonl (default .local)",
-    )
-    backfill.add_argument(
-        "--dlq-url",
-        default=os.environ.get("STREAM_DLQ_URL"),
-        help="SQS queue for what fails (STREAM_DLQ_URL; default: <state-dir>/dlq.jsonl)",
-    )
-    backfill.add_argument(
-        "--dynamodb-endpoint",
-        default=None,
-        help="DYNAMODB_ENDPOINT_URL; in development the local stack's by default",
-    )
+    add_operations(commands, _bounded_int, _positive)
     return parser
 
 
@@ -256,12 +217,6 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"simulate: DynamoDB at {endpoint} failed: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _backfill(args: argparse.Namespace) -> int:
-    from query_service.operations.cli import backfill
-
-    return backfill(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from query_service.operations.backfill import Backfill, Options, backfill_version
+from query_service.operations.backfill import Backfill, Options
+from query_service.operations.reproject import backfill_version
 from query_service.operations.state import DeadLetterLines, SegmentCheckpoints
 from query_service.storage.dynamo import from_item, to_item
 from query_service.storage.projection import VERSION_DIGITS, stream_version
