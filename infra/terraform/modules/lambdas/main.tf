@@ -264,9 +264,16 @@ data "aws_iam_policy_document" "stream_processor" {
     resources = ["${var.command_table_arn}/stream/*"]
   }
 
+  # The Projector reads the read items a change applies to (a batch's in one consistent
+  # BatchGetItem, again with GetItem after a conflict) and writes them on a condition.
   statement {
-    sid       = "ProjectIntoReadModel"
-    actions   = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    sid = "ProjectIntoReadModel"
+    actions = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:DeleteItem",
+    ]
     resources = [var.notification_table_arn]
   }
 
