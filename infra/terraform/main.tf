@@ -281,6 +281,16 @@ module "ecs" {
   deletion_protection        = var.deletion_protection
   tags                       = local.tags
   console                    = var.console
+
+  operations = {
+    environment            = module.lambdas.projection_environment
+    command_table_arn      = module.dynamodb.command_table_arn
+    notification_table_arn = module.dynamodb.notification_table_arn
+    delivery_index_arn     = module.dynamodb.notification_delivery_index_arn
+    stats_table_arn        = module.dynamodb.stats_table_arn
+    dead_letter_queue_arn  = module.lambdas.stream_dlq_arn
+    dead_letter_queue_url  = module.lambdas.stream_dlq_url
+  }
 }
 
 module "api_public" {

@@ -72,3 +72,28 @@ output "kms_key_arn" {
   description = "Customer managed key encrypting the data at rest."
   value       = aws_kms_key.this.arn
 }
+
+output "operations_task_definition_arn" {
+  description = "One-off operations (backfill, dlq replay): aws ecs run-task --task-definition <this> (docs/operations.md)."
+  value       = module.ecs.operations_task_definition_arn
+}
+
+output "operations_network_configuration" {
+  description = "aws ecs run-task --network-configuration of the one-off operations tasks: the private subnets, their security group, no public IP."
+  value       = "awsvpcConfiguration={subnets=[${join(",", module.ecs.subnet_ids)}],securityGroups=[${module.ecs.operations_security_group_id}],assignPublicIp=DISABLED}"
+}
+
+output "operations_subnet_ids" {
+  description = "Private subnets of the one-off operations tasks."
+  value       = module.ecs.subnet_ids
+}
+
+output "operations_security_group_id" {
+  description = "Security group of the one-off operations tasks (no ingress, HTTPS out)."
+  value       = module.ecs.operations_security_group_id
+}
+
+output "stream_dlq_url" {
+  description = "URL of the stream mapping's dead-letter queue: STREAM_DLQ_URL, or --dlq-url."
+  value       = module.lambdas.stream_dlq_url
+}

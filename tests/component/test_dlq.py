@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from query_service.local.stream_state import DeadLetterFile
-from query_service.operations.cli import dlq_list
+from query_service.operations.cli import backfill, dlq_list
 from query_service.operations.dlq import Replay, Tally
 from query_service.operations.letters import LetterFile, LetterQueue, StreamRange
 from query_service.operations.reproject import Reprojection
@@ -246,3 +246,29 @@ def test_an_on_failure_record_in_sqs_is_replayed_by_the_keys_its_stream_range_ho
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "2"  # the kept, hidden a while
     assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_in_production_the_dead_letters_are_the_queue_never_a_scratch_file(
+    tables: Tables, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    args = argparse.Namespace(
+        state_dir=tmp_path, dlq_url=None, visibility_timeout=30, dynamodb_endpoint=None
+    )
+    poisoned(tables, tmp_path / "dlq.jsonl")
+    out = io.StringIO()
+    assert dlq_list(args, out) == 2
+    assert "name the dead-letter queue (--dlq-url or STREAM_DLQ_URL)" in out.getvalue()
+    assert len(list(LetterFile(tmp_path / "dlq.jsonl").read())) == 1
+    run = argparse.Namespace(
+        **vars(args), segments=1, max_writes_per_second=None, page_size=100, resume=False
+    )
+    out = io.StringIO()
+    assert backfill(argparse.Namespace(**vars(run), dry_run=False), out) == 2
+    assert "backfill: name the dead-letter queue" in out.getvalue()
+    out = io.StringIO()
+    code = backfill(argparse.Namespace(**vars(run), dry_run=True), out)  # it sends none: runs
+    assert code == 1 and "1 scanned, 0 would project, 0 already current, 0 gone, 1 failed" in (
+        out.getvalue()
+    )
+    assert read_items(tables) == [] and len(list(LetterFile(tmp_path / "dlq.jsonl").read())) == 1

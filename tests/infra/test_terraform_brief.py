@@ -53,6 +53,32 @@ def test_container() -> None:
     assert log_group["name"] == "/ecs/query-service"
 
 
+def test_operations_container_is_the_services_less_the_server() -> None:
+    """Built from the service's container (same image, user, read-only root, scratch /tmp),
+    less its port and health check, logging to the same group under "operations", with
+    the Stream Processor's projection settings and the dead-letter queue."""
+    expression = stack()["ecs"].locals["operations_container"]
+    assert expression.startswith(
+        "${merge({for key, value in local.container : key => value if "
+        '!contains(["portMappings", "healthCheck"], key)}'
+    )
+    assert 'command = ["query-service", "dlq", "list"]' in expression  # a dry run by default
+    assert "image" not in expression  # the image (and the rest) is the service's, not a copy
+    assert (
+        "awslogs-group = local.log_group_name, awslogs-region = var.region, "
+        'awslogs-stream-prefix = "operations"'
+    ) in expression
+    assert "merge(var.operations.environment, {" in expression
+    assert "STREAM_DLQ_URL = var.operations.dead_letter_queue_url" in expression
+    assert 'QUERY_SERVICE_STATE_DIR = "/tmp/query-service"' in expression
+    assert {m["containerPath"] for m in container()["mountPoints"]} == {"/tmp"}
+    sp = stack()["lambdas"].outputs["projection_environment"]["value"]
+    assert "local.functions.stream_processor.environment" in sp
+    assert resolved("ecs", "aws_ecs_task_definition", "operations")["container_definitions"] == (
+        "${jsonencode([local.operations_container])}"
+    )
+
+
 def test_container_environment() -> None:
     env = {e["name"]: e["value"] for e in container()["environment"]}
     assert env["ENVIRONMENT"] == "production"

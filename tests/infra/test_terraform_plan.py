@@ -118,7 +118,7 @@ def test_cluster_service_and_task_definition(plan: Plan) -> None:
     providers = plan.one("aws_ecs_cluster_capacity_providers", "module.ecs").values
     assert providers["capacity_providers"] == ["FARGATE"]
 
-    task = plan.one("aws_ecs_task_definition", "module.ecs").values
+    task = plan.one("aws_ecs_task_definition", "module.ecs", "this").values
     assert task["family"] == "query-service"
     assert task["network_mode"] == "awsvpc"
     assert task["requires_compatibilities"] == ["FARGATE"]
@@ -139,6 +139,35 @@ def test_cluster_service_and_task_definition(plan: Plan) -> None:
     group = plan.one("aws_lb_target_group", "module.ecs").values
     assert (group["port"], group["protocol"], group["target_type"]) == (8000, "HTTP", "ip")
     assert plan.one("aws_lb", "module.ecs").values["internal"] is True
+
+
+def test_operations_task_definition_and_its_network_as_outputs(plan: Plan) -> None:
+    """The one-off task (backfill, dlq replay): the service's image under its own family,
+    started by `aws ecs run-task` with what the outputs give (docs/operations.md)."""
+    task = plan.one("aws_ecs_task_definition", "module.ecs", "operations").values
+    assert task["family"] == "query-service-operations"
+    assert task["network_mode"] == "awsvpc"
+    assert task["requires_compatibilities"] == ["FARGATE"]
+    assert (task["cpu"], task["memory"]) == ("512", "1024")
+    assert [v["name"] for v in task["volume"]] == ["tmp"]
+    group = plan.one("aws_security_group", "module.ecs", "operations").values
+    assert group["name"] == "query-service-operations"
+    role = plan.one("aws_iam_role", "module.ecs", "operations").values
+    assert role["name"].endswith("-ecs-operations")
+    assert plan.one("aws_iam_role_policy", "module.ecs", "operations").values["name"] == (
+        "backfill-and-replay"
+    )
+    outputs = plan.data["planned_values"]["outputs"]
+    for name in (
+        "operations_task_definition_arn",
+        "operations_network_configuration",
+        "operations_security_group_id",
+        "stream_dlq_url",
+    ):
+        assert name in outputs, name  # known after apply
+    subnets = plan.outputs()["operations_subnet_ids"]
+    service = plan.one("aws_ecs_service", "module.ecs").values
+    assert sorted(subnets) == service["network_configuration"][0]["subnets"]  # a set there
 
 
 def test_container_logs_go_to_the_briefs_group(plan: Plan) -> None:

@@ -133,6 +133,68 @@ def test_ecs_task_role_may_only_invoke_the_internal_api() -> None:
     assert call["internal_api_execution_arn"] == "${module.api_internal.execution_arn}"
 
 
+def test_operations_role_may_only_project_and_read_and_empty_the_dead_letter_queue() -> None:
+    """The one-off tasks (backfill, dlq replay): what the projection does, the command
+    table's Scan and key reads, the stream's keys, the queue; nothing else."""
+    command, read = (
+        "${var.operations.command_table_arn}",
+        "${var.operations.notification_table_arn}",
+    )
+    queue = ["${var.operations.dead_letter_queue_arn}"]
+    grants = _grants("ecs", "operations")
+    assert grants == {
+        "dynamodb:DescribeTable": [command],
+        "dynamodb:Scan": [command],
+        "dynamodb:BatchGetItem": [command, read],
+        "dynamodb:GetItem": [command, read],
+        "dynamodb:GetShardIterator": [f"{command}/stream/*"],
+        "dynamodb:GetRecords": [f"{command}/stream/*"],
+        "dynamodb:PutItem": [read],
+        "dynamodb:DeleteItem": [read],
+        "dynamodb:Query": ["${var.operations.delivery_index_arn}"],
+        "dynamodb:UpdateItem": ["${var.operations.stats_table_arn}"],
+        "sqs:ReceiveMessage": queue,
+        "sqs:DeleteMessage": queue,
+        "sqs:GetQueueAttributes": queue,
+        "sqs:SendMessage": queue,
+        "kms:Decrypt": ["${var.kms_key_arn}"],
+        "kms:GenerateDataKey": ["${var.kms_key_arn}"],
+    }
+    # It writes what the Stream Processor writes, no more.
+    projection = {a for a in _grants("lambdas", "stream_processor") if a.endswith("Item")}
+    assert {a for a in grants if a.endswith("Item")} == projection
+    doc = stack()["ecs"].data["aws_iam_policy_document"]["operations"]
+    (kms,) = [s for s in statements(doc) if "kms:Decrypt" in s["actions"]]
+    (via,) = kms["condition"]
+    assert via["variable"] == "kms:ViaService"
+    assert {v.split(".")[0] for v in via["values"]} == {"dynamodb", "sqs"}
+    assert stack().call_of("ecs")["operations"] == {
+        "environment": "${module.lambdas.projection_environment}",
+        "command_table_arn": "${module.dynamodb.command_table_arn}",
+        "notification_table_arn": "${module.dynamodb.notification_table_arn}",
+        "delivery_index_arn": "${module.dynamodb.notification_delivery_index_arn}",
+        "stats_table_arn": "${module.dynamodb.stats_table_arn}",
+        "dead_letter_queue_arn": "${module.lambdas.stream_dlq_arn}",
+        "dead_letter_queue_url": "${module.lambdas.stream_dlq_url}",
+    }
+    assert (
+        stack()["dynamodb"]
+        .outputs["notification_delivery_index_arn"]["value"]
+        .endswith("/index/delivery-index")
+    )
+    ecs = stack()["ecs"]
+    task = ecs.resource("aws_ecs_task_definition", "operations")
+    assert task["task_role_arn"] == "${aws_iam_role.operations.arn}"
+    assert task["execution_role_arn"] == "${aws_iam_role.execution.arn}"  # the service's
+    policies = ecs.of_type("aws_iam_role_policy")
+    assert [n for n, b in policies.items() if b["role"] == "${aws_iam_role.operations.id}"] == [
+        "operations"
+    ]
+    assert ecs.resource("aws_iam_role", "operations")["assume_role_policy"] == (
+        "${data.aws_iam_policy_document.assume_ecs_task.json}"
+    )
+
+
 def test_execution_role_pulls_only_its_own_repository() -> None:
     grants = _grants("ecs", "execution")
     for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
@@ -248,6 +310,18 @@ def test_alb_admits_only_query_entry_and_tasks_admit_only_the_alb() -> None:
     assert tasks["security_group_id"] == "${aws_security_group.tasks.id}"
     assert tasks["referenced_security_group_id"] == "${aws_security_group.alb.id}"
     assert stack().resolve("ecs", tasks["from_port"]) == 8000
+
+
+def test_operations_tasks_admit_nothing_and_reach_only_https() -> None:
+    ecs = stack()["ecs"]
+    rules = [*_ingress(ecs).values(), *ecs.of_type("aws_vpc_security_group_egress_rule").values()]
+    mine = [r for r in rules if r["security_group_id"] == "${aws_security_group.operations.id}"]
+    assert [(r["ip_protocol"], r["from_port"], r["to_port"]) for r in mine] == [("tcp", 443, 443)]
+    assert "referenced_security_group_id" not in mine[0]  # egress: AWS's APIs
+    assert not any(
+        r.get("referenced_security_group_id") == "${aws_security_group.operations.id}"
+        for r in rules
+    )  # and nothing admits them anywhere (the private API's endpoint neither)
 
 
 def test_vpc_endpoint_admits_only_the_tasks() -> None:

@@ -56,8 +56,9 @@ def add_operations(
         command.add_argument(
             "--state-dir",
             type=Path,
-            default=Path(".local"),
-            help="checkpoints, and locally the dead letters: dlq.jsonl (default .local)",
+            default=Path(os.environ.get("QUERY_SERVICE_STATE_DIR") or ".local"),
+            help="checkpoints, and locally the dead letters: dlq.jsonl "
+            "(QUERY_SERVICE_STATE_DIR; default .local)",
         )
         command.add_argument(
             "--dlq-url",

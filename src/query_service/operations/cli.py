@@ -29,6 +29,15 @@ def settings_for(endpoint: str | None) -> Settings:
     return settings
 
 
+def _no_queue(command: str, args: argparse.Namespace, settings: Settings, out: IO[str]) -> bool:
+    """In production the dead letters are the SQS queue: a file in a task's scratch space
+    is never what is meant, and reading one would report an empty queue."""
+    if settings.environment == "production" and not args.dlq_url:
+        print(f"{command}: name the dead-letter queue (--dlq-url or STREAM_DLQ_URL)", file=out)
+        return True
+    return False
+
+
 def _sqs(settings: Settings) -> Any:
     import botocore.session
 
@@ -53,6 +62,8 @@ def backfill(args: argparse.Namespace, out: IO[str] = sys.stderr) -> int:
     from query_service.storage.projector import projector_for
 
     settings = settings_for(args.dynamodb_endpoint)
+    if not args.dry_run and _no_queue("backfill", args, settings, out):  # a dry run sends none
+        return 2
     client = dynamodb_client(settings, timeout=10.0, max_attempts=8)
     table = settings.command_table_name
     checkpoints = SegmentCheckpoints(args.state_dir, table, args.segments)
@@ -148,6 +159,8 @@ def dlq_list(args: argparse.Namespace, out: IO[str] = sys.stdout) -> int:
     from query_service.operations.letters import LetterQueue
 
     settings = settings_for(args.dynamodb_endpoint)
+    if _no_queue("dlq list", args, settings, out):
+        return 2
     replay, letters = _replay(args, settings, dry_run=True)
 
     def heard(letter: Letter, why: str, delivered: list[Delivered]) -> None:
@@ -173,6 +186,8 @@ def dlq_list(args: argparse.Namespace, out: IO[str] = sys.stdout) -> int:
 def dlq_replay(args: argparse.Namespace, out: IO[str] = sys.stdout) -> int:
     """Replays what is waiting; exit 1 if anything stays."""
     settings = settings_for(args.dynamodb_endpoint)
+    if _no_queue("dlq replay", args, settings, out):
+        return 2
     replay, letters = _replay(args, settings, args.dry_run)
 
     def heard(letter: Letter, why: str, delivered: list[Delivered]) -> None:

@@ -31,6 +31,11 @@ output "notification_query_index_arns" {
   ]
 }
 
+output "notification_delivery_index_arn" {
+  description = "ARN of the read-model index that finds a delivery's read item by its command key."
+  value       = "${aws_dynamodb_table.notification.arn}/index/delivery-index"
+}
+
 output "stats_table_name" {
   description = "Statistics table name."
   value       = aws_dynamodb_table.stats.name

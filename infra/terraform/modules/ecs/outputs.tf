@@ -72,3 +72,23 @@ output "memory_target_percent" {
   description = "Memory utilization autoscaling holds (below the ECS-HighMemory threshold)."
   value       = var.memory_target_percent
 }
+
+output "operations_task_definition_arn" {
+  description = "Task definition of the one-off operations (backfill, dlq replay): aws ecs run-task --task-definition <this>."
+  value       = aws_ecs_task_definition.operations.arn
+}
+
+output "operations_security_group_id" {
+  description = "Security group of the one-off operations tasks: no ingress, HTTPS out."
+  value       = aws_security_group.operations.id
+}
+
+output "operations_role_arn" {
+  description = "Task role of the one-off operations tasks."
+  value       = aws_iam_role.operations.arn
+}
+
+output "subnet_ids" {
+  description = "Private subnets the tasks run in (the service's and the one-off tasks')."
+  value       = var.subnet_ids
+}

@@ -166,3 +166,21 @@ variable "console" {
   description = "The support console's HTTPS listener and OIDC sign-in (certificate ARN, the provider's issuer and endpoints, client id, the Secrets Manager ARN of the client secret, the security groups and prefix lists support staff come from); null: no console listener or rule."
   default     = null
 }
+
+variable "operations" {
+  type = object({
+    # The Stream Processor's settings (tables, statistics, retention): the one-off tasks
+    # project exactly as it does.
+    environment            = map(string)
+    command_table_arn      = string
+    notification_table_arn = string
+    delivery_index_arn     = string
+    stats_table_arn        = string
+    dead_letter_queue_arn  = string
+    dead_letter_queue_url  = string
+    cpu                    = optional(number, 512)
+    memory                 = optional(number, 1024)
+  })
+  nullable    = false
+  description = "The one-off operations task (backfill, dlq replay): the projection's environment, the tables and the dead-letter queue it may use, its CPU units and memory (MiB)."
+}

@@ -52,3 +52,13 @@ output "alias_name" {
   description = "Alias of every function the integrations and the stream mapping call (lambda permissions are granted on it)."
   value       = "live"
 }
+
+output "stream_dlq_url" {
+  description = "URL of the stream mapping's dead-letter queue (STREAM_DLQ_URL of the one-off tasks)."
+  value       = aws_sqs_queue.stream_dlq.id
+}
+
+output "projection_environment" {
+  description = "The Stream Processor's environment: whatever projects as it does (the one-off operations tasks) runs with it."
+  value       = { for name, value in local.functions.stream_processor.environment : name => value if name != "LOG_LEVEL" }
+}
