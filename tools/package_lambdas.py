@@ -59,6 +59,8 @@ ECS_ONLY = (
     "aiohttp",
     "jinja2",  # the support console
     "cryptography",  # the console's ALB identity check
+    "pydantic",  # the OpenAPI document's schemas and the page check; the Lambdas validate
+    # with the domain's plain-Python rules (domain/rules.py)
 )
 # Top-level names that must never end up in a zip (checked after installing).
 FORBIDDEN_TOP_LEVEL = ("boto3", "botocore", "s3transfer", "aws_lambda_powertools")

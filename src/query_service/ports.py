@@ -6,13 +6,12 @@ point one local tier at the next.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HOST = "127.0.0.1"
 
 
-@dataclass(frozen=True)
-class Ports:
+class Ports(NamedTuple):
     dynamodb: int = 8001
     internal: int = 4001
     ecs: int = 8000

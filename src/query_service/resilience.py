@@ -21,8 +21,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 Clock = Callable[[], float]
@@ -51,8 +51,7 @@ def outcome_of_status(status: int, retry_after: str | None = None) -> Outcome:
     return Outcome.SUCCESS
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     max_retries: int = 2
     base_delay: float = 0.05
     max_delay: float = 0.4
@@ -129,19 +128,28 @@ class CircuitBreaker:
                 self._opened_at = self._clock()
 
 
-@dataclass
 class CallBudget:
-    """One upstream call: its deadline, its attempts, and the breaker it reports to."""
+    """One upstream call: its deadline, its attempts, and the breaker it reports to.
 
-    timeout: float
-    breaker: CircuitBreaker
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    clock: Clock = time.monotonic
-    rng: random.Random = _JITTER
-    attempts: int = 0
+    (A plain class, as ``RetryPolicy`` is a NamedTuple: the Query Lambda imports this at
+    cold start, where each ``dataclass`` costs more to make than it saves to write.)
+    """
 
-    def __post_init__(self) -> None:
-        self._deadline = self.clock() + self.timeout
+    def __init__(
+        self,
+        timeout: float,
+        breaker: CircuitBreaker,
+        policy: RetryPolicy | None = None,
+        clock: Clock = time.monotonic,
+        rng: random.Random = _JITTER,
+    ) -> None:
+        self.timeout = timeout
+        self.breaker = breaker
+        self.policy = RetryPolicy() if policy is None else policy
+        self.clock = clock
+        self.rng = rng
+        self.attempts = 0
+        self._deadline = clock() + timeout
 
     def remaining(self) -> float:
         return self._deadline - self.clock()

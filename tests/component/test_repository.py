@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from query_service.domain.queries import DeliveryQuery, FailQuery, Query, TxQuery, UserQuery
-from query_service.domain.records import Status
+from query_service.domain.records import Platform, Status
 from query_service.domain.timeline import Event, Timeline
 from query_service.storage.dynamo import to_item
 from query_service.storage.projection import project_record
@@ -151,25 +151,29 @@ def _mixed(count: int) -> list[dict[str, Any]]:
     ("query", "keep"),
     [
         (
-            UserQuery(user_id="test_user_001", status=["FAILED"]),
+            UserQuery(user_id="test_user_001", status=(Status.FAILED,)),
             lambda c: c["user_id"] == "test_user_001" and c["status"] == "FAILED",
         ),
         (
-            UserQuery(user_id="test_user_001", status=["DELIVERED", "FAILED"], platform=["IOS"]),
+            UserQuery(
+                user_id="test_user_001",
+                status=(Status.DELIVERED, Status.FAILED),
+                platform=(Platform.IOS,),
+            ),
             lambda c: (
                 c["user_id"] == "test_user_001" and c["status"] != "SENT" and c["platform"] == "IOS"
             ),
         ),
         (
-            TxQuery(transaction_id="tx_001", platform=["IOS", "ANDROID"]),
+            TxQuery(transaction_id="tx_001", platform=(Platform.IOS, Platform.ANDROID)),
             lambda c: c["transaction_id"] == "tx_001" and c["platform"] != "WEBPUSH",
         ),
         (
-            TxQuery(transaction_id="tx_001", status=["SENT"]),
+            TxQuery(transaction_id="tx_001", status=(Status.SENT,)),
             lambda c: c["transaction_id"] == "tx_001" and c["status"] == "SENT",
         ),
         (
-            FailQuery(transaction_id="tx_001", platform=["WEBPUSH"]),
+            FailQuery(transaction_id="tx_001", platform=(Platform.WEBPUSH,)),
             lambda c: (
                 c["transaction_id"] == "tx_001"
                 and c["status"] == "FAILED"
@@ -187,7 +191,7 @@ def test_status_and_platform_filters_page_through_every_match_once(
     tables.put(*deliveries)
     wanted = [(d["transaction_id"], d["user_id"]) for d in reversed(deliveries) if keep(d)]
     assert wanted, "the data must hold matches"
-    records, pages = walk(repo(tables), query.model_copy(update={"limit": limit}))
+    records, pages = walk(repo(tables), query.replace(limit=limit))
     assert [(r.transaction_id, r.user_id) for r in records] == wanted
     assert pages <= len(wanted) // limit + 2
 
@@ -196,7 +200,7 @@ def test_a_filtered_page_costs_a_bounded_number_of_reads(tables: Tables) -> None
     tables.put(*(command(transaction_id=f"tx_{i:04d}", created_at=T0 + i) for i in range(900)))
     tables.put(command(transaction_id="tx_the_one", created_at=T0 - 1, status="FAILED"))
     tables.calls.clear()
-    query = UserQuery(user_id="test_user_001", status=["FAILED"])
+    query = UserQuery(user_id="test_user_001", status=(Status.FAILED,))
     first = repo(tables).page(query)
     assert first.records == [] and first.last_key is not None  # 800 read, none matched
     assert tables.calls == ["Query"] * MAX_FILTERED_READS

@@ -42,27 +42,28 @@ def test_each_kind_reads_its_own_model() -> None:
     assert isinstance(parse_query_body(QueryKind.TX, '{"transaction_id":"tx_002"}'), TxQuery)
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "words"),
-    [
-        ({}, "user_id", "is required"),
-        ({"user_id": ""}, "user_id", "1-128 characters"),
-        ({"user_id": "x" * 129}, "user_id", "1-128 characters"),
-        ({"user_id": "bad id"}, "user_id", "letters, digits"),
-        ({"user_id": "semi;colon"}, "user_id", "letters, digits"),
-        ({"user_id": 12}, "user_id", "must be a string"),
-        ({"user_id": "u", "limit": 0}, "limit", "between 1 and 100"),
-        ({"user_id": "u", "limit": 101}, "limit", "between 1 and 100"),
-        ({"user_id": "u", "limit": "10"}, "limit", "integer"),
-        ({"user_id": "u", "limit": True}, "limit", "integer"),
-        ({"user_id": "u", "limit": 1.5}, "limit", "integer"),
-        ({"user_id": "u", "since": -1}, "since", "millisecond timestamp"),
-        ({"user_id": "u", "since": 5, "until": 4}, "since", "later than until"),
-        ({"user_id": "u", "ap_id": "no spaces"}, "ap_id", "letters, digits"),
-        ({"user_id": "u", "cursor": "not a cursor"}, "cursor", "not a cursor"),
-        ({"user_id": "u", "marketing_id": "m"}, "marketing_id", "not a field"),
-    ],
-)
+# Every bad user query the tests know (test_query_rules checks the OpenAPI schemas on them).
+BAD_USER_BODIES: list[tuple[dict[str, object], str, str]] = [
+    ({}, "user_id", "is required"),
+    ({"user_id": ""}, "user_id", "1-128 characters"),
+    ({"user_id": "x" * 129}, "user_id", "1-128 characters"),
+    ({"user_id": "bad id"}, "user_id", "letters, digits"),
+    ({"user_id": "semi;colon"}, "user_id", "letters, digits"),
+    ({"user_id": 12}, "user_id", "must be a string"),
+    ({"user_id": "u", "limit": 0}, "limit", "between 1 and 100"),
+    ({"user_id": "u", "limit": 101}, "limit", "between 1 and 100"),
+    ({"user_id": "u", "limit": "10"}, "limit", "integer"),
+    ({"user_id": "u", "limit": True}, "limit", "integer"),
+    ({"user_id": "u", "limit": 1.5}, "limit", "integer"),
+    ({"user_id": "u", "since": -1}, "since", "millisecond timestamp"),
+    ({"user_id": "u", "since": 5, "until": 4}, "since", "later than until"),
+    ({"user_id": "u", "ap_id": "no spaces"}, "ap_id", "letters, digits"),
+    ({"user_id": "u", "cursor": "not a cursor"}, "cursor", "not a cursor"),
+    ({"user_id": "u", "marketing_id": "m"}, "marketing_id", "not a field"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "words"), BAD_USER_BODIES)
 def test_bad_user_queries_name_the_field(body: dict[str, object], field: str, words: str) -> None:
     problem = problem_of(QueryKind.USER, orjson.dumps(body))
     assert problem.status == 400
@@ -96,16 +97,16 @@ def test_query_string_integers_arrive_as_digits() -> None:
     assert query.normalised() == {"user_id": "u1", "limit": 5, "since": 0}
 
 
-@pytest.mark.parametrize(
-    ("params", "field"),
-    [
-        ({"user_id": ["u1"], "limit": ["five"]}, "limit"),
-        ({"user_id": ["u1"], "limit": ["-1"]}, "limit"),
-        ({"user_id": ["u1", "u2"]}, "user_id"),
-        ({"user_id": ["u1"], "extra": ["1"]}, "extra"),
-        ({}, "user_id"),
-    ],
-)
+BAD_QUERY_STRINGS: list[tuple[dict[str, list[str]], str]] = [
+    ({"user_id": ["u1"], "limit": ["five"]}, "limit"),
+    ({"user_id": ["u1"], "limit": ["-1"]}, "limit"),
+    ({"user_id": ["u1", "u2"]}, "user_id"),
+    ({"user_id": ["u1"], "extra": ["1"]}, "extra"),
+    ({}, "user_id"),
+]
+
+
+@pytest.mark.parametrize(("params", "field"), BAD_QUERY_STRINGS)
 def test_bad_query_strings_name_the_field(params: dict[str, list[str]], field: str) -> None:
     with pytest.raises(Problem) as caught:
         parse_query_params(QueryKind.USER, params)
@@ -174,20 +175,20 @@ def test_filters_take_one_value_or_several_in_any_spelling() -> None:
 ONE_OR_MORE = "must be one or more of"
 
 
-@pytest.mark.parametrize(
-    ("kind", "body", "field", "words"),
-    [
-        (QueryKind.USER, {"user_id": "u", "status": "LOST"}, "status", ONE_OR_MORE),
-        (QueryKind.USER, {"user_id": "u", "status": "failed"}, "status", ONE_OR_MORE),
-        (QueryKind.USER, {"user_id": "u", "status": []}, "status", ONE_OR_MORE),
-        (QueryKind.USER, {"user_id": "u", "status": ["SENT", 3]}, "status", ONE_OR_MORE),
-        (QueryKind.USER, {"user_id": "u", "status": "SENT,FAILED"}, "status", ONE_OR_MORE),
-        (QueryKind.TX, {"transaction_id": "t", "platform": "FAX"}, "platform", ONE_OR_MORE),
-        (QueryKind.TX, {"transaction_id": "t", "platform": {"IOS": 1}}, "platform", ONE_OR_MORE),
-        (QueryKind.FAIL, {"transaction_id": "t", "status": "FAILED"}, "status", "not a field"),
-        (QueryKind.FAIL, {"transaction_id": "t", "platform": ["PAGER"]}, "platform", ONE_OR_MORE),
-    ],
-)
+BAD_FILTER_BODIES: list[tuple[QueryKind, dict[str, object], str, str]] = [
+    (QueryKind.USER, {"user_id": "u", "status": "LOST"}, "status", ONE_OR_MORE),
+    (QueryKind.USER, {"user_id": "u", "status": "failed"}, "status", ONE_OR_MORE),
+    (QueryKind.USER, {"user_id": "u", "status": []}, "status", ONE_OR_MORE),
+    (QueryKind.USER, {"user_id": "u", "status": ["SENT", 3]}, "status", ONE_OR_MORE),
+    (QueryKind.USER, {"user_id": "u", "status": "SENT,FAILED"}, "status", ONE_OR_MORE),
+    (QueryKind.TX, {"transaction_id": "t", "platform": "FAX"}, "platform", ONE_OR_MORE),
+    (QueryKind.TX, {"transaction_id": "t", "platform": {"IOS": 1}}, "platform", ONE_OR_MORE),
+    (QueryKind.FAIL, {"transaction_id": "t", "status": "FAILED"}, "status", "not a field"),
+    (QueryKind.FAIL, {"transaction_id": "t", "platform": ["PAGER"]}, "platform", ONE_OR_MORE),
+]
+
+
+@pytest.mark.parametrize(("kind", "body", "field", "words"), BAD_FILTER_BODIES)
 def test_bad_filters_name_the_field(
     kind: QueryKind, body: dict[str, object], field: str, words: str
 ) -> None:

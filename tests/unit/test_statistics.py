@@ -195,20 +195,20 @@ def test_stats_query_takes_a_transaction_or_an_application_with_days() -> None:
     assert days == {"ap_id": "a", "days": 90}
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "words"),
-    [
-        ({}, "transaction_id", "is required"),
-        ({"transaction_id": "t", "ap_id": "a"}, "ap_id", "not both"),
-        ({"transaction_id": "t", "days": 3}, "days", "with ap_id only"),
-        ({"ap_id": "a", "days": 0}, "days", "between 1 and 90"),
-        ({"ap_id": "a", "days": 91}, "days", "between 1 and 90"),
-        ({"ap_id": "a", "days": "7"}, "days", "integer"),
-        ({"ap_id": "no spaces"}, "ap_id", "letters, digits"),
-        ({"transaction_id": "x" * 129}, "transaction_id", "1-128 characters"),
-        ({"transaction_id": "t", "limit": 10}, "limit", "not a field"),
-    ],
-)
+BAD_STATS_BODIES: list[tuple[dict[str, Any], str, str]] = [
+    ({}, "transaction_id", "is required"),
+    ({"transaction_id": "t", "ap_id": "a"}, "ap_id", "not both"),
+    ({"transaction_id": "t", "days": 3}, "days", "with ap_id only"),
+    ({"ap_id": "a", "days": 0}, "days", "between 1 and 90"),
+    ({"ap_id": "a", "days": 91}, "days", "between 1 and 90"),
+    ({"ap_id": "a", "days": "7"}, "days", "integer"),
+    ({"ap_id": "no spaces"}, "ap_id", "letters, digits"),
+    ({"transaction_id": "x" * 129}, "transaction_id", "1-128 characters"),
+    ({"transaction_id": "t", "limit": 10}, "limit", "not a field"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "words"), BAD_STATS_BODIES)
 def test_stats_query_refuses_bad_input_naming_the_field(
     body: dict[str, Any], field: str, words: str
 ) -> None:

@@ -1,18 +1,24 @@
 """The queries and their validation rules: what each query asks, and how a request becomes one.
 
 Every tier (Query Lambda, ECS handler, Query Result Lambda) validates with these same
-models, so a request refused at one edge is refused at all of them with the same words.
+queries, so a request refused at one edge is refused at all of them with the same words.
+Each query's fields carry their rule (``rules``): that is the one table of what a query
+may hold, which the OpenAPI document's schemas are built from too (``ecs/query_schemas.py``).
+No pydantic here: the Lambdas import this at cold start.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: each query's annotations are read when its class
+# is made, for the rules of its fields (``_Query.__init_subclass__``).
 
+import inspect
+import typing
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, ClassVar, Self, dataclass_transform
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from query_service.domain import rules
 from query_service.domain.errors import (
     HEADERS_TOO_LARGE,
     NOT_FOUND,
@@ -22,17 +28,13 @@ from query_service.domain.errors import (
     Problem,
     invalid,
 )
-from query_service.domain.fields import (
+from query_service.domain.records import Platform, Status
+from query_service.domain.rules import (
     DEFAULT_LIMIT,
     DEFAULT_STATS_DAYS,
-    Cursor,
-    Days,
-    EpochMs,
-    Identifier,
-    Limit,
-    PlatformFilter,
-    StatusFilter,
-    field_errors,
+    MISSING,
+    FieldSpec,
+    check_fields,
 )
 
 MAX_BODY_BYTES = 16 * 1024
@@ -48,16 +50,88 @@ class QueryKind(StrEnum):
     STATS = "stats"
 
 
-class _Query(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+# A field's type and the rule its value is checked by.
+Identifier = Annotated[str, rules.IDENTIFIER]
+Cursor = Annotated[str, rules.CURSOR]
+Limit = Annotated[int, rules.LIMIT]
+EpochMs = Annotated[int, rules.EPOCH_MS]
+Days = Annotated[int, rules.DAYS]
+StatusFilter = Annotated[tuple[Status, ...], rules.STATUSES]
+PlatformFilter = Annotated[tuple[Platform, ...], rules.PLATFORMS]
 
-    @property
-    def kind(self) -> QueryKind:
-        raise NotImplementedError
+
+def _rule(annotation: Any) -> rules.Rule | None:
+    """The rule of ``Annotated[T, rule]`` or of ``Annotated[T, rule] | None``; None for
+    what is not a field (a ClassVar)."""
+    if typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    rule = getattr(annotation, "__metadata__", (None,))[0]
+    return rule if isinstance(rule, rules.Text | rules.Integer | rules.OneOrMore) else None
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+class _Query:
+    """A query: its fields are the class's annotations, each ``Annotated`` with its rule.
+
+    Like a frozen, keyword-only dataclass, without ``dataclass``'s cost at import: it
+    compiles each class's methods from source, about 4.5 M instructions a class on
+    Python 3.12, and the Lambdas import these at every cold start (bench/RESULTS.md).
+    """
+
+    kind: ClassVar[QueryKind]
+    specs: ClassVar[tuple[FieldSpec, ...]] = ()
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        specs = {spec.name: spec for spec in cls.specs}  # inherited first, in their order
+        for name, annotation in inspect.get_annotations(cls).items():
+            if (rule := _rule(annotation)) is not None:
+                specs[name] = FieldSpec(name, rule, cls.__dict__.get(name, MISSING))
+        cls.specs = tuple(specs.values())
+
+    def __init__(self, **values: Any) -> None:
+        unknown = values.keys() - {spec.name for spec in self.specs}
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        for spec in self.specs:
+            if spec.name not in values and spec.default is MISSING:
+                raise TypeError(f"{type(self).__name__} needs {spec.name}")
+            self.__dict__[spec.name] = values.get(spec.name, spec.default)
+
+    @classmethod
+    def checked(cls, data: Mapping[str, Any]) -> Self:
+        """The query ``data`` asks for; a 400 Problem naming each field it got wrong."""
+        query = cls.__new__(cls)
+        query.__dict__.update(check_fields(cls.specs, data))  # every field, in order
+        query.check_together()
+        return query
+
+    def check_together(self) -> None:
+        """The rules between fields, checked once each field has passed its own."""
 
     def normalised(self) -> dict[str, Any]:
         """The body forwarded upstream: defaults applied, absent options left out."""
-        return self.model_dump(mode="json", exclude_none=True)
+        found: dict[str, Any] = {}
+        for name, value in self.__dict__.items():
+            if value is not None:
+                found[name] = [v.value for v in value] if type(value) is tuple else value
+        return found
+
+    def replace(self, **changes: Any) -> Self:
+        return type(self)(**(self.__dict__ | changes))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *self.__dict__.values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"{type(self).__name__}({fields})"
 
 
 class _ListQuery(_Query):
@@ -73,7 +147,9 @@ class _ListQuery(_Query):
 
     def scope(self) -> str:
         """What a cursor is bound to: the same query and filters, whatever the page size."""
-        fields = self.model_dump(mode="json", exclude={"limit", "cursor"}, exclude_none=True)
+        fields = self.normalised()
+        fields.pop("limit", None)
+        fields.pop("cursor", None)
         return f"{self.kind.value}|" + "|".join(f"{k}={v}" for k, v in sorted(fields.items()))
 
     def filters(self) -> dict[str, tuple[str, ...]]:
@@ -90,6 +166,7 @@ class _ListQuery(_Query):
 class UserQuery(_ListQuery):
     """A user's records, newest first."""
 
+    kind: ClassVar[QueryKind] = QueryKind.USER
     user_id: Identifier
     since: EpochMs | None = None
     until: EpochMs | None = None
@@ -97,15 +174,9 @@ class UserQuery(_ListQuery):
     status: StatusFilter | None = None
     platform: PlatformFilter | None = None
 
-    @model_validator(mode="after")
-    def _window(self) -> UserQuery:
+    def check_together(self) -> None:
         if self.since is not None and self.until is not None and self.since > self.until:
-            raise ValueError("since must not be later than until")
-        return self
-
-    @property
-    def kind(self) -> QueryKind:
-        return QueryKind.USER
+            raise invalid([FieldError("since", "since must not be later than until")])
 
     @property
     def partition(self) -> str:
@@ -124,54 +195,40 @@ class _TransactionQuery(_ListQuery):
 class FailQuery(_TransactionQuery):
     """The FAILED deliveries of a transaction, newest first."""
 
-    @property
-    def kind(self) -> QueryKind:
-        return QueryKind.FAIL
+    kind: ClassVar[QueryKind] = QueryKind.FAIL
 
 
 class TxQuery(_TransactionQuery):
     """Every delivery of a transaction, newest first."""
 
+    kind: ClassVar[QueryKind] = QueryKind.TX
     status: StatusFilter | None = None
-
-    @property
-    def kind(self) -> QueryKind:
-        return QueryKind.TX
 
 
 class DeliveryQuery(_Query):
     """One delivery (a transaction to a user) with its timeline."""
 
+    kind: ClassVar[QueryKind] = QueryKind.DELIVERY
     transaction_id: Identifier
     user_id: Identifier
-
-    @property
-    def kind(self) -> QueryKind:
-        return QueryKind.DELIVERY
 
 
 class StatsQuery(_Query):
     """A transaction's delivery funnel, or an application's daily counts: give
     transaction_id, or ap_id (with days), never both."""
 
+    kind: ClassVar[QueryKind] = QueryKind.STATS
     transaction_id: Identifier | None = None
     ap_id: Identifier | None = None
     days: Days | None = None
 
-    @model_validator(mode="after")
-    def _one_scope(self) -> StatsQuery:
-        # Raised as the 400 itself: a model-level ValueError would name no field.
+    def check_together(self) -> None:
         if self.transaction_id is not None and self.ap_id is not None:
             raise invalid([FieldError("ap_id", "give transaction_id or ap_id, not both")])
         if self.transaction_id is None and self.ap_id is None:
             raise invalid([FieldError("transaction_id", "is required, or ap_id (with days)")])
         if self.transaction_id is not None and self.days is not None:
             raise invalid([FieldError("days", "goes with ap_id only")])
-        return self
-
-    @property
-    def kind(self) -> QueryKind:
-        return QueryKind.STATS
 
     def normalised(self) -> dict[str, Any]:
         """The body forwarded upstream: days given for an application, always."""
@@ -193,21 +250,21 @@ QUERY_MODELS: dict[
     QueryKind.DELIVERY: DeliveryQuery,
     QueryKind.STATS: StatsQuery,
 }
+
+
+_ALL_SPECS = [spec for model in QUERY_MODELS.values() for spec in model.specs]
 # Record attributes a list query may filter on (a DynamoDB FilterExpression, bounded reads).
 FILTER_FIELDS = ("ap_id", "status", "platform")
-_INTEGER_FIELDS = frozenset({"limit", "since", "until", "days"})
-# GET: these may be repeated, or hold several values separated by commas.
-_MULTI_VALUE_FIELDS = frozenset({"status", "platform"})
+# GET: integers arrive as digits; a filter may be repeated, or hold values separated by commas.
+_INTEGER_FIELDS = frozenset(s.name for s in _ALL_SPECS if isinstance(s.rule, rules.Integer))
+_MULTI_VALUE_FIELDS = frozenset(s.name for s in _ALL_SPECS if isinstance(s.rule, rules.OneOrMore))
 
 
 def validate_query(kind: QueryKind, data: object) -> Query:
     """Validate an already-decoded request. Raises a 400 Problem naming each bad field."""
     if not isinstance(data, Mapping):
         raise invalid([FieldError("body", "must be a JSON object")])
-    try:
-        return QUERY_MODELS[kind].model_validate(data)
-    except ValidationError as exc:
-        raise invalid(field_errors(exc)) from None
+    return QUERY_MODELS[kind].checked(data)
 
 
 def parse_query_body(kind: QueryKind, body: bytes | str | None) -> Query:

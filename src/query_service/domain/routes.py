@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from query_service.domain.errors import GONE, Problem
 from query_service.domain.queries import QueryKind
 
 
-@dataclass(frozen=True, slots=True)
-class QueryRoute:
+class QueryRoute(NamedTuple):
     """A public path that runs a query; ``successor`` is set on deprecated aliases."""
 
     path: str

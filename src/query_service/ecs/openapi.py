@@ -16,8 +16,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from query_service.domain.errors import NOT_FOUND, PROBLEM_CONTENT_TYPE, PROBLEMS
-from query_service.domain.queries import QUERY_MODELS, QueryKind
+from query_service.domain.queries import QueryKind
 from query_service.domain.routes import QUERY_ROUTES, REMOVED_ROUTES, QueryRoute
+from query_service.ecs.query_schemas import QUERY_SCHEMAS
 from query_service.ecs.schemas import ProblemResponse
 
 Schema = dict[str, Any]
@@ -48,7 +49,7 @@ PUBLIC_PATHS = frozenset({"/health", *QUERY_ROUTES, *REMOVED_ROUTES})
 def query_schema(kind: QueryKind) -> tuple[Schema, Schema]:
     """The query model's JSON schema, referring to components, and the definitions
     (enums) it refers to, which the document files under components."""
-    schema = QUERY_MODELS[kind].model_json_schema(ref_template=COMPONENTS)
+    schema = QUERY_SCHEMAS[kind].model_json_schema(ref_template=COMPONENTS)
     definitions: Schema = schema.pop("$defs", {})
     return schema, definitions
 

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from query_service.domain.queries import QUERY_MODELS, QueryKind
+from query_service.domain.queries import QueryKind
 from query_service.domain.routes import QueryRoute, removed
 from query_service.ecs.internal_client import InternalApiClient
 from query_service.ecs.openapi import (
@@ -19,6 +19,7 @@ from query_service.ecs.openapi import (
     request_body,
 )
 from query_service.ecs.query_path import QueryEndpoint
+from query_service.ecs.query_schemas import QUERY_SCHEMAS
 from query_service.ecs.schemas import (
     DeliveryResponse,
     ProblemResponse,
@@ -51,7 +52,7 @@ def add_query_route(app: FastAPI, route: QueryRoute, endpoint: QueryEndpoint) ->
     are answered by ``QueryPaths`` ahead of the router; should one reach the route, its
     ASGI app is the same ``endpoint``, never FastAPI's dependency solving.
     """
-    model = QUERY_MODELS[route.kind]
+    model = QUERY_SCHEMAS[route.kind]
     summary = (model.__doc__ or "").strip()
     name = route.path.strip("/").replace("/", "_")
     delivery = route.kind is QueryKind.DELIVERY
