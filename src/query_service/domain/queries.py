@@ -8,13 +8,11 @@ No pydantic here: the Lambdas import this at cold start.
 """
 
 # No `from __future__ import annotations`: each query's annotations are read when its class
-# is made, for the rules of its fields (``_Query.__init_subclass__``).
+# is made, for the rules of its fields (``rules.Fields``).
 
-import inspect
-import typing
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Self, dataclass_transform
+from typing import Annotated, Any, ClassVar, Self
 
 import orjson
 
@@ -29,13 +27,7 @@ from query_service.domain.errors import (
     invalid,
 )
 from query_service.domain.records import Platform, Status
-from query_service.domain.rules import (
-    DEFAULT_LIMIT,
-    DEFAULT_STATS_DAYS,
-    MISSING,
-    FieldSpec,
-    check_fields,
-)
+from query_service.domain.rules import DEFAULT_LIMIT, DEFAULT_STATS_DAYS, Fields, check_fields
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_URL_CHARS = 4096  # path and query string
@@ -60,49 +52,13 @@ StatusFilter = Annotated[tuple[Status, ...], rules.STATUSES]
 PlatformFilter = Annotated[tuple[Platform, ...], rules.PLATFORMS]
 
 
-def _rule(annotation: Any) -> rules.Rule | None:
-    """The rule of ``Annotated[T, rule]`` or of ``Annotated[T, rule] | None``; None for
-    what is not a field (a ClassVar)."""
-    if typing.get_origin(annotation) is typing.Union:
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-    rule = getattr(annotation, "__metadata__", (None,))[0]
-    return rule if isinstance(rule, rules.Text | rules.Integer | rules.OneOrMore) else None
-
-
-@dataclass_transform(kw_only_default=True, frozen_default=True)
-class _Query:
-    """A query: its fields are the class's annotations, each ``Annotated`` with its rule.
-
-    Like a frozen, keyword-only dataclass, without ``dataclass``'s cost at import: it
-    compiles each class's methods from source, about 4.5 M instructions a class on
-    Python 3.12, and the Lambdas import these at every cold start (bench/RESULTS.md).
-    """
-
+class _Query(Fields):
     kind: ClassVar[QueryKind]
-    specs: ClassVar[tuple[FieldSpec, ...]] = ()
-
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        specs = {spec.name: spec for spec in cls.specs}  # inherited first, in their order
-        for name, annotation in inspect.get_annotations(cls).items():
-            if (rule := _rule(annotation)) is not None:
-                specs[name] = FieldSpec(name, rule, cls.__dict__.get(name, MISSING))
-        cls.specs = tuple(specs.values())
-
-    def __init__(self, **values: Any) -> None:
-        unknown = values.keys() - {spec.name for spec in self.specs}
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
-        for spec in self.specs:
-            if spec.name not in values and spec.default is MISSING:
-                raise TypeError(f"{type(self).__name__} needs {spec.name}")
-            self.__dict__[spec.name] = values.get(spec.name, spec.default)
 
     @classmethod
     def checked(cls, data: Mapping[str, Any]) -> Self:
         """The query ``data`` asks for; a 400 Problem naming each field it got wrong."""
-        query = cls.__new__(cls)
-        query.__dict__.update(check_fields(cls.specs, data))  # every field, in order
+        query = cls.made(check_fields(cls.specs, data))
         query.check_together()
         return query
 
@@ -116,22 +72,6 @@ class _Query:
             if value is not None:
                 found[name] = [v.value for v in value] if type(value) is tuple else value
         return found
-
-    def replace(self, **changes: Any) -> Self:
-        return type(self)(**(self.__dict__ | changes))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.__dict__ == self.__dict__
-
-    def __hash__(self) -> int:
-        return hash((type(self), *self.__dict__.values()))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
-        return f"{type(self).__name__}({fields})"
 
 
 class _ListQuery(_Query):
