@@ -35,13 +35,6 @@ def _optional(schema: core_schema.CoreSchema) -> core_schema.TypedDictField:
 _EPOCH_MS = core_schema.int_schema(ge=0, le=MAX_EPOCH_MS, strict=True)
 
 
-def _last_change(record: dict[str, Any]) -> dict[str, Any]:
-    """A record without updated_at changed last when it was created, as Record has it."""
-    if record["updated_at"] is None:
-        record["updated_at"] = record["created_at"]
-    return record
-
-
 # Field by field as Record has them, in its order (the order of the answer's keys); any
 # other key of an item is dropped, as Record.from_mapping drops it.
 _RECORD_FIELDS: dict[str, core_schema.TypedDictField] = {
@@ -73,9 +66,7 @@ _TIMELINE_FIELDS: dict[str, core_schema.TypedDictField] = {
 
 
 def _page(fields: dict[str, core_schema.TypedDictField]) -> SchemaValidator:
-    item = core_schema.no_info_after_validator_function(
-        _last_change, core_schema.typed_dict_schema(fields, extra_behavior="ignore")
-    )
+    item = core_schema.typed_dict_schema(fields, extra_behavior="ignore")
     return SchemaValidator(
         core_schema.typed_dict_schema(
             {
@@ -100,4 +91,8 @@ def parse_page(raw: bytes, *, timeline: bool = False) -> tuple[list[dict[str, An
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise ValueError(f"{where}: {first['msg']}") from None
-    return page["items"], page["next_cursor"]
+    records = page["items"]
+    for record in records:  # here, not a validator function: one Python call per record less
+        if record["updated_at"] is None:  # changed last when it was created, as Record has it
+            record["updated_at"] = record["created_at"]
+    return records, page["next_cursor"]
