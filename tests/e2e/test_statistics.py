@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.cost(20)]
 
 # The suite runs 1,000 deliveries (about 35 s at load 11 on 2 cores);
 # STATS_E2E_SIZE=100x100 runs the acceptance's 10,000 (about 5 minutes at load 7 on 2 cores,
-# 205 s on a quiet machine: too long for the suite's 10-minute budget). The suite's other
+# 205 s beside a schemathesis run: too long for the suite's 10-minute budget). The suite's other
 # 10,000-delivery run, test_write_path.py's poller-kill test, keeps no statistics: at that
 # size the counts are checked only here, when asked for.
 USERS, TRANSACTIONS = (int(n) for n in os.environ.get("STATS_E2E_SIZE", "100x10").split("x"))
