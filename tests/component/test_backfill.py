@@ -17,6 +17,7 @@ from query_service.storage.projection import VERSION_DIGITS, stream_version
 from query_service.storage.projector import Projector
 from tests.component.conftest import Tables
 from tests.component.test_stream_processor import change, read_items, run
+from tests.statistics_truth import assert_counters_outlive, without_expiry
 from tests.support import command
 
 pytestmark = pytest.mark.cost(15)
@@ -48,11 +49,12 @@ def empty_read_table(tables: Tables) -> None:
         tables.client.delete_item(TableName="delivery-stats", Key={"pk": counter["pk"]})
 
 
+def counter_items(tables: Tables) -> list[dict[str, Any]]:
+    return [from_item(i) for i in tables.client.scan(TableName="delivery-stats")["Items"]]
+
+
 def stats(tables: Tables) -> list[dict[str, Any]]:
-    """The counter items, a counter at 0 as absent (an ADD that went up and down again)."""
-    items = tables.client.scan(TableName="delivery-stats")["Items"]
-    counters = [{k: v for k, v in from_item(i).items() if v != 0} for i in items]
-    return sorted(counters, key=lambda i: str(i["pk"]))
+    return without_expiry(counter_items(tables))
 
 
 def without_history(item: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +132,7 @@ def test_an_emptied_read_table_is_restored_as_the_stream_built_it(
         assert without_history(restored[key]) == without_history(item)
         assert restored[key]["events"] == [item["events"][-1]]  # the current state's event
     assert stats(tables) == counted
+    assert_counters_outlive(counter_items(tables), read_items(tables))
     assert not (tmp_path / "dlq.jsonl").exists()
     # Run again: everything is current, nothing is written.
     tables.calls.clear()

@@ -14,6 +14,7 @@ import pytest
 from query_service.domain.statistics import Scope
 from query_service.lambdas import query_result
 from query_service.storage.statistics import (
+    COUNTER_GRACE_SECONDS,
     SHARDS,
     StatsRepository,
     counter_key,
@@ -105,6 +106,48 @@ def test_counter_items_say_what_they_count(tables: Tables) -> None:
     item = tables.client.get_item(TableName=STATS_TABLE, Key={"pk": {"S": key}})["Item"]
     assert item["transaction_id"] == {"S": "tx_big"}
     assert int(item["expires_at"]["N"]) > NOW_MS // 1000 + 86_400
+
+
+def counter_ttl(tables: Tables, user: str) -> int:
+    key = counter_key(Scope.transaction("tx_big"), shard_of("tx_big", user))
+    item = tables.client.get_item(TableName=STATS_TABLE, Key={"pk": {"S": key}})["Item"]
+    return int(item["expires_at"]["N"])
+
+
+def test_a_counter_outlives_every_delivery_it_counts_whatever_the_order() -> None:
+    """An older delivery projected after a newer one in the same shard (a backfill, a
+    replay, a re-send of an old delivery) must not bring the counter's expiry below the
+    newer delivery's: the reader would then drop counts of a delivery still kept."""
+    retention = 90 * 86_400
+    now = NOW_MS // 1000
+    new = delivery("u1", expires_at=now + retention)
+    old = delivery(
+        "u1", created_at=NOW_MS - 60 * 86_400_000, expires_at=now - 60 * 86_400 + retention
+    )
+    for first, second in ((new, old), (old, new)):
+        ttls = []
+        for item in (first, second):
+            (update,) = [
+                u
+                for u in counter_updates(STATS_TABLE, None, item, now=now)
+                if u["Update"]["Key"]["pk"]["S"].startswith("tx#")
+            ]
+            ttls.append(int(update["Update"]["ExpressionAttributeValues"][":ttl"]["N"]))
+        assert min(ttls) >= new["expires_at"] + COUNTER_GRACE_SECONDS
+
+
+def test_a_counter_touched_later_keeps_the_later_expiry(tables: Tables) -> None:
+    """Through moto: a delivery created 30 days ago, in the same shard as one created now,
+    changes after it; the counter item's expiry does not go down."""
+    move(tables, None, delivery("u2"))
+    first = counter_ttl(tables, "u2")
+    shard = shard_of("tx_big", "u2")
+    other = next(u for u in (f"u{i}" for i in range(3, 999)) if shard_of("tx_big", u) == shard)
+    month_ago = NOW_MS - 30 * 86_400_000
+    older = delivery(other, created_at=month_ago, expires_at=month_ago // 1000 + 86_400)
+    move(tables, None, older)
+    move(tables, older, older | {"status": "DELIVERED"})
+    assert counter_ttl(tables, "u2") >= first
 
 
 @pytest.fixture

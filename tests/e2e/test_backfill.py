@@ -22,8 +22,8 @@ import pytest
 from query_service.local.dynamodb import ensure_tables
 from query_service.storage.dynamo import to_item
 from query_service.storage.projection import project_record, read_key
-from query_service.storage.tables import TTL_ATTRIBUTE
 from tests.e2e.conftest import Stack, scan, start_poller
+from tests.statistics_truth import assert_counters_outlive, without_expiry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cost(40)]
 
@@ -83,14 +83,11 @@ def read_side(client: Any) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def counters(client: Any) -> list[dict[str, Any]]:
-    """The counter items, a counter at 0 as absent (an ADD that went up and down again),
-    without their expires_at: a counter item takes the TTL of the last delivery that moved
-    it, which depends on the order the changes came in (the stream's or the scan's) when a
-    shard counts deliveries created at different times (a re-sent delivery)."""
-    items = [
-        {k: v for k, v in i.items() if v != 0 and k != TTL_ATTRIBUTE} for i in scan(client, STATS)
-    ]
-    return sorted(items, key=lambda i: str(i["pk"]))
+    return without_expiry(scan(client, STATS))
+
+
+def assert_counters_outlive_reads(client: Any) -> None:
+    assert_counters_outlive(scan(client, STATS), scan(client, READS))
 
 
 def empty(client: Any, table: str, keys: tuple[str, ...]) -> None:
@@ -112,6 +109,7 @@ def assert_restored(
         assert state_of(restored[key]) == state_of(item), key
         assert restored[key]["events"][-1] == item["events"][-1]  # the current state's event
     assert counters(client) == stats
+    assert_counters_outlive_reads(client)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +133,7 @@ def built(
     poller = start_poller(stack, COMMANDS, READS, work / "stream", work / "poller.log", STATS)
     try:
         finished(simulate(stack, 15))
+        assert_counters_outlive_reads(client)
         yield read_side(client), counters(client)
     finally:
         poller.terminate()
@@ -197,8 +196,8 @@ def test_run_while_simulate_writes_the_read_side_is_the_projection_of_the_comman
     assert len(commands) == 2 * USERS * TRANSACTIONS
     wanted = {}
     for command in commands:
-        key = read_key(command, int(command["created_at"]))
-        wanted[(key["user_id"], key["sk"])] = state_of(project_record(command))
+        read = read_key(command, int(command["created_at"]))
+        wanted[(read["user_id"], read["sk"])] = state_of(project_record(command))
     got = read_side(client)
     assert got.keys() == wanted.keys()
     for key, item in got.items():

@@ -36,6 +36,26 @@ SHARDS = 16
 COUNTER_GRACE_SECONDS = 7 * 86_400
 
 
+def counter_expiry(items: list[Mapping[str, Any]], now: float) -> int:
+    """The expires_at a counter item gets when ``items`` (a delivery before and after a
+    change) move it: 0 when they carry none.
+
+    Every write sets the whole value (an update cannot take a maximum), so it must never
+    undercut a delivery counted earlier, whatever order the changes come in. It is the
+    later of the deliveries' own expiry and the expiry a delivery created ``now`` would get
+    (now plus the same retention, ``expires_at - created_at``), plus the grace: a counted
+    delivery was projected no later than now, so its expiry (its created_at plus the
+    retention) is at most that, unless it was created more than the grace in the future.
+    """
+    latest = 0
+    for item in items:
+        expires = int(item.get(TTL_ATTRIBUTE) or 0)
+        if expires:
+            retention = expires - int(item["created_at"]) // 1000
+            latest = max(latest, expires, int(now) + retention)
+    return latest + COUNTER_GRACE_SECONDS if latest else 0
+
+
 def shard_of(transaction_id: str, user_id: str) -> int:
     """The shard a delivery counts in, the same in every scope and on every run."""
     return zlib.crc32(f"{transaction_id}#{user_id}".encode()) % SHARDS
@@ -55,17 +75,23 @@ def _scope_attributes(scope: Scope) -> dict[str, str]:
 
 
 def counter_updates(
-    table: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    table: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    now: float | None = None,
 ) -> list[dict[str, Any]]:
     """The ``TransactWriteItems`` updates that move the counters as a read item changes
-    from ``before`` to ``after`` (None: no item); empty when no count moves."""
+    from ``before`` to ``after`` (None: no item) at ``now`` (epoch seconds, the clock's by
+    default); empty when no count moves."""
     moved = count_deltas(before, after)
     if not moved:
         return []
     item = after if after is not None else before
     assert item is not None  # a delta needs an item on one side
     shard = shard_of(str(item["transaction_id"]), str(item["user_id"]))
-    expiry = max(int(i.get(TTL_ATTRIBUTE) or 0) for i in (before, after) if i is not None)
+    expiry = counter_expiry(
+        [i for i in (before, after) if i is not None], time.time() if now is None else now
+    )
     updates = []
     for scope, deltas in moved.items():
         names: dict[str, str] = {}
@@ -82,7 +108,7 @@ def counter_updates(
             sets.append(f"#a{n} = :a{n}")
         if expiry:
             names["#ttl"] = TTL_ATTRIBUTE
-            values[":ttl"] = {"N": str(expiry + COUNTER_GRACE_SECONDS)}
+            values[":ttl"] = {"N": str(expiry)}
             sets.append("#ttl = :ttl")
         updates.append(
             {
