@@ -31,12 +31,14 @@ MODES = ("aiohttp", "httpx", "naive", "stub")
 
 
 def stub_page(count: int = 10) -> bytes:
-    """An internal API success body: what the Query Result Lambda returns for a user."""
+    """An internal API success body: what the Query Result Lambda returns for a user
+    (its records' fields in ``Record.to_dict``'s order, ``updated_at`` included)."""
     items = [
         {
             "transaction_id": f"tx_stub_{i:03d}",
             "user_id": "test_user_001",
             "created_at": 1_760_000_000_000 - i * 60_000,
+            "updated_at": 1_760_000_000_000 - i * 60_000 + 1_500,
             "status": "FAILED" if i % 5 == 0 else "DELIVERED",
             "platform": ("IOS", "ANDROID", "WEBPUSH")[i % 3],
             "notification_title": "Your order has shipped",

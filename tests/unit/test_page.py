@@ -7,12 +7,15 @@ from typing import Any
 
 import orjson
 import pytest
+from bench.floor import stub_page
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from query_service.domain.records import MalformedRecord, Record
 from query_service.domain.timeline import Delivery, Timeline
-from query_service.ecs.page import parse_page
+from query_service.ecs.internal_client import QueryResult
+from query_service.ecs.page import check_page, parse_page
+from query_service.ecs.query_path import answer_body
 from tests.support import record
 
 
@@ -196,3 +199,112 @@ def test_a_good_page_keeps_its_records_and_cursor() -> None:
 def test_a_refusal_names_the_first_bad_place(raw: bytes, where: str) -> None:
     with pytest.raises(ValueError, match=rf"^{where}: "):
         parse_page(raw)
+
+
+TEXTS = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(['"', "\\", "\x7f", "\u2028"]))
+
+
+@st.composite
+def written_pages(draw: st.DrawFn) -> bytes:
+    """Valid pages as the Query Result Lambda writes them (orjson, Record.to_dict): any text
+    in the free-text fields, control characters, quotes and non-ASCII included."""
+    items = []
+    for i in range(draw(st.integers(0, 3))):
+        created = draw(st.integers(0, 9_999_999_999_999))
+        item = record(
+            transaction_id=f"tx_{i}",
+            created_at=created,
+            updated_at=draw(st.one_of(st.just(created), st.integers(0, 9_999_999_999_999))),
+            status=draw(st.sampled_from(["SENT", "DELIVERED", "FAILED"])),
+            platform=draw(st.sampled_from(["IOS", "ANDROID", "WEBPUSH"])),
+            notification_title=draw(st.text(max_size=12)),
+            ap_id=draw(st.one_of(st.none(), st.just("a" * 128), st.just("u:1@x-y.z"))),
+            marketing_id=draw(TEXTS),
+            error_msg=draw(TEXTS),
+        )
+        items.append(Record.from_mapping(item).to_dict())
+    return orjson.dumps({"items": items, "next_cursor": draw(TEXTS)})
+
+
+def checked_outcome(raw: bytes) -> Any:
+    try:
+        records, cursor = check_page(raw)
+    except ValueError:
+        return "refused"
+    written = records.json()
+    return [list(r.items()) for r in records.items], cursor, records.count, written
+
+
+def reference_outcome(raw: bytes) -> Any:
+    try:
+        records, cursor = parse_page(raw)
+    except ValueError:
+        return "refused"
+    return [list(r.items()) for r in records], cursor, len(records), orjson.dumps(records)[1:-1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(pages(), written_pages()))
+def test_a_page_kept_as_written_is_the_page_the_validator_gives(raw: bytes) -> None:
+    """Kept or decoded, a page gives the same records, cursor and answer bytes."""
+    assert checked_outcome(raw) == reference_outcome(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(written_pages())
+def test_a_page_written_as_the_lambda_writes_it_is_kept_as_it_is(raw: bytes) -> None:
+    records, _ = check_page(raw)
+    assert records._items is None  # not decoded: its bytes were checked and kept
+    assert records.json() == orjson.dumps(orjson.loads(raw)["items"])[1:-1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"user_id": "trailing\n"},
+        {"status": "LOST"},
+        {"created_at": 10**13},
+        {"created_at": 1.0},
+        {"updated_at": True},
+        {"ap_id": ""},
+        {"marketing_id": 5},
+        {"notification_title": None},
+    ],
+)
+def test_a_written_page_with_a_bad_record_is_refused_as_before(change: dict[str, Any]) -> None:
+    raw = orjson.dumps({"items": [record(), record(**change)], "next_cursor": None})
+    with pytest.raises(ValueError, match=r"^items\.1\."):
+        check_page(raw)
+
+
+def test_escapes_other_than_orjson_s_and_invalid_utf8_are_not_kept() -> None:
+    for title in (b'"\\u0041"', b'"\\/"', b'"\\u0008"', b'"\xff"'):
+        raw = orjson.dumps({"items": [record(notification_title="X")], "next_cursor": None})
+        raw = raw.replace(b'"X"', title)
+        try:
+            records, _ = check_page(raw)
+        except ValueError:
+            continue  # refused by the validator: not JSON
+        assert records._items is not None  # decoded by the validator, not kept
+
+
+def test_the_answer_is_orjson_s_own_writing_of_it() -> None:
+    for raw in (
+        stub_page(),
+        orjson.dumps({"items": [record()], "next_cursor": 'a"b'}),
+        orjson.dumps({"items": [], "next_cursor": ""}),
+        orjson.dumps({"items": [record(updated_at=None)], "next_cursor": "c.d"}),
+    ):
+        records, cursor = check_page(raw)
+        count = len(records.items)
+        expected = orjson.dumps(
+            {
+                "success": True,
+                "data": parse_page(raw)[0],
+                "total_count": count,
+                "next_cursor": cursor,
+                "message": f"Found {count} record{'s' if count != 1 else ''}"
+                + (", more with next_cursor" if cursor else ""),
+            }
+        )
+        assert answer_body(QueryResult(check_page(raw)[0], cursor, 1.0)) == expected

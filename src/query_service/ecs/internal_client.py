@@ -27,7 +27,7 @@ from query_service.domain.errors import (
 )
 from query_service.domain.queries import Query, QueryKind
 from query_service.domain.statistics import checked_stats
-from query_service.ecs.page import parse_page
+from query_service.ecs.page import Records, check_page
 from query_service.ecs.signing import SigV4Signer
 from query_service.resilience import Outcome, outcome_of_status
 from query_service.upstream import Attempted, ErrorTable, Failure, UpstreamClient, json_body
@@ -44,15 +44,20 @@ AIOHTTP_ERRORS: ErrorTable = (
     (aiohttp.ClientError, Failure.BROKEN),
 )
 # Records and cursor, or (for /query/stats) no records and the statistics.
-Page = tuple[list[dict[str, Any]], str | None, dict[str, Any] | None]
+Page = tuple[Records, str | None, dict[str, Any] | None]
+NO_RECORDS = Records.of([])
 
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
-    records: list[dict[str, Any]]
+    page: Records
     next_cursor: str | None
     upstream_ms: float
     stats: dict[str, Any] | None = None  # /query/stats answers these instead of records
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.page.items
 
 
 def _relayed(status: int, body: dict[str, Any], retry_after: str | None) -> Problem:
@@ -70,13 +75,13 @@ def _relayed(status: int, body: dict[str, Any], retry_after: str | None) -> Prob
 def _parse_result(raw: bytes, kind: QueryKind) -> Page:
     """The internal API's success body for a ``kind`` query: the statistics, field by
     field, for /query/stats; else a page of records (with their timelines, for
-    /query/delivery), checked in one pass (``ecs.page``). ValueError if it is not that."""
+    /query/delivery), every record checked (``ecs.page``). ValueError if it is not that."""
     if kind is QueryKind.STATS:
         data = orjson.loads(raw)
         if not isinstance(data, dict) or "stats" not in data:
             raise ValueError("not a statistics answer")
-        return [], None, checked_stats(data["stats"])
-    records, cursor = parse_page(raw, timeline=kind is QueryKind.DELIVERY)
+        return NO_RECORDS, None, checked_stats(data["stats"])
+    records, cursor = check_page(raw, timeline=kind is QueryKind.DELIVERY)
     return records, cursor, None
 
 

@@ -88,16 +88,24 @@ def stats_body(query: StatsQuery, result: QueryResult) -> bytes:
 
 
 def answer_body(result: QueryResult) -> bytes:
-    count = len(result.records)
-    return orjson.dumps(
-        {
-            "success": True,
-            "data": result.records,
-            "total_count": count,
-            "next_cursor": result.next_cursor,
-            "message": f"Found {count} record{'s' if count != 1 else ''}"
-            + (", more with next_cursor" if result.next_cursor else ""),
-        }
+    """``orjson.dumps`` of the answer (success, data, total_count, next_cursor, message),
+    written around the records' JSON as the page check keeps it (``ecs.page.Records``)."""
+    count = result.page.count
+    message = f"Found {count} record{'s' if count != 1 else ''}" + (
+        ", more with next_cursor" if result.next_cursor else ""
+    )
+    return b"".join(
+        (
+            b'{"success":true,"data":[',
+            result.page.json(),
+            b'],"total_count":',
+            str(count).encode(),
+            b',"next_cursor":',
+            orjson.dumps(result.next_cursor),
+            b',"message":',
+            orjson.dumps(message),
+            b"}",
+        )
     )
 
 
@@ -146,7 +154,7 @@ class QueryEndpoint:
             query = self.query(scope, body)
             within = caller_deadline(incoming.deadline)  # the Query Lambda's, if it sent one
             result = await client.query(query, incoming.request_id, within)
-            if isinstance(query, DeliveryQuery) and not result.records:
+            if isinstance(query, DeliveryQuery) and not result.page.count:
                 raise no_delivery(query)
             payload = (
                 stats_body(query, result) if isinstance(query, StatsQuery) else answer_body(result)
