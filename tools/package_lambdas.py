@@ -2,8 +2,9 @@
 
 ``dist/<function>.zip`` for python3.12 on manylinux x86_64, from binary wheels only, with
 the dependencies uv.lock pins, minus what the function gets elsewhere: boto3 (botocore,
-s3transfer) from the Lambda runtime, aws-lambda-powertools from its public layer, and
-the ECS handler's web stack, which no Lambda imports. Of the project's own code a zip
+s3transfer) and snapshot_restore_py (SnapStart's hooks) from the Lambda runtime,
+aws-lambda-powertools from its public layer, and the ECS handler's web stack, which no
+Lambda imports. Of the project's own code a zip
 holds the modules its handler imports. Zips are deterministic: the same inputs give the
 same bytes, so Terraform's ``source_code_hash`` changes only when the code does.
 
@@ -49,7 +50,13 @@ FUNCTIONS = {
     "stream_processor": "query_service.lambdas.stream_processor",
 }
 # Pruned from the export with every dependency nothing else needs.
-PROVIDED_BY_LAMBDA = ("boto3", "botocore", "s3transfer", "aws-lambda-powertools")
+PROVIDED_BY_LAMBDA = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "aws-lambda-powertools",
+    "snapshot-restore-py",  # SnapStart's runtime hooks, in the managed runtime
+)
 ECS_ONLY = (
     "fastapi",
     "fastapi-offline",
@@ -63,7 +70,13 @@ ECS_ONLY = (
     # with the domain's plain-Python rules (domain/rules.py)
 )
 # Top-level names that must never end up in a zip (checked after installing).
-FORBIDDEN_TOP_LEVEL = ("boto3", "botocore", "s3transfer", "aws_lambda_powertools")
+FORBIDDEN_TOP_LEVEL = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "aws_lambda_powertools",
+    "snapshot_restore_py",
+)
 
 DEFAULT_PYTHON = "3.12"
 DEFAULT_PLATFORM = "x86_64-manylinux2014"
@@ -196,8 +209,9 @@ def install(uv: str, requirements_txt: str, target: Path, python: str, platform:
 
 
 def install_runtime(uv: str, target: Path, python: str, platform: str, compiler: str) -> None:
-    """What the Lambda runtime (boto3, botocore, s3transfer) and the Powertools layer put on
-    a function's path, at the versions uv.lock pins, with their bytecode as they ship it."""
+    """What the Lambda runtime (boto3, botocore, s3transfer, snapshot_restore_py) and the
+    Powertools layer put on a function's path, at the versions uv.lock pins, with their
+    bytecode as they ship it."""
     with tempfile.TemporaryDirectory() as tmp:
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text(_export(uv, "--no-hashes"))

@@ -29,6 +29,7 @@ from query_service.domain.errors import (
 from query_service.domain.queries import DeliveryQuery, QueryKind, StatsQuery, parse_query_body
 from query_service.lambdas.cursor_secret import read_cursor_secret
 from query_service.lambdas.resolver import Answer, Resolver, request_body
+from query_service.lambdas.snapstart import make_before_snapshot
 from query_service.storage.dynamo import dynamodb_client
 from query_service.storage.repository import ReadRepository, StartKeyMismatch, StoredRecordError
 from query_service.storage.statistics import StatsRepository
@@ -60,6 +61,11 @@ def _repository() -> ReadRepository:
 @cache
 def _stats() -> StatsRepository:
     return StatsRepository(_client(), app.settings().stats_table_name)
+
+
+# Under SnapStart the client and the repositories over it are made before the snapshot,
+# not at the first query (snapstart.py); the cursor keys are not.
+make_before_snapshot(_repository, _stats)
 
 
 @cache

@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from query_service.config import Tier, get_settings
 from query_service.domain.records import MalformedRecord
+from query_service.lambdas.snapstart import make_before_snapshot
 from query_service.logs import configure_logging
 from query_service.metrics import publish
 from query_service.storage.dynamo import dynamodb_client
@@ -72,6 +73,9 @@ def _client() -> DynamoDBClient:
     settings = get_settings()
     settings.check_production(TIER)
     return dynamodb_client(settings)
+
+
+make_before_snapshot(_client)  # under SnapStart, in the snapshot (snapstart.py)
 
 
 def _projector(client: DynamoDBClient) -> Projector:
