@@ -3,6 +3,7 @@ submodule and only when asked; a package whose __init__ does anything else is le
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from query_service.lambdas import DEFERRED
-from query_service.lambdas.deferred import reexports
+from query_service.lambdas.deferred import STAND_INS, reexports
 
 REEXPORTING = '''
 """A package."""
@@ -118,4 +119,46 @@ def test_each_powertools_package_the_lambdas_defer_still_only_reexports() -> Non
     for package in DEFERRED:
         spec = find_spec(package)
         assert spec is not None and spec.origin is not None
-        assert reexports(package, Path(spec.origin).read_text()) is not None, package
+        source = Path(spec.origin).read_text()
+        assert reexports(package, source, STAND_INS.get(package)) is not None, package
+
+
+def test_a_statement_with_a_stand_in_does_not_stop_the_deferral(tmp_path: Path) -> None:
+    assert reexports("pkg", REEXPORTING + "setup()\n", {"setup()": lambda m, r: None})
+
+
+# What the Powertools root package leaves behind: its names, its package logger, its hook
+# on every botocore session.
+ROOT_STATE = """
+import logging, sys
+import aws_lambda_powertools as root, botocore
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+package_logger = logging.getLogger("aws_lambda_powertools")
+print(root.__version__, root.__author__, root.PACKAGE_PATH, root.Path.__name__)
+print([type(h).__name__ for h in package_logger.handlers], package_logger.propagate)
+print(package_logger.level, [f.__name__ for f in botocore._INITIALIZERS])
+print(Logger.__name__, Metrics.__name__, Tracer.__name__, single_metric.__name__)
+"""
+
+
+@pytest.mark.parametrize("debug", ["0", "1"])
+def test_the_deferred_powertools_root_leaves_what_its_init_would(debug: str) -> None:
+    """Deferred, the root does what its __init__ does, without importing the Logger
+    unless POWERTOOLS_DEBUG asks for the package's own log lines."""
+    env = {**os.environ, "POWERTOOLS_DEBUG": debug}
+
+    def state(prelude: str) -> list[str]:
+        code = prelude + "loaded = 'aws_lambda_powertools.logging.logger' in sys.modules\n"
+        done = subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", code + ROOT_STATE + "print(loaded)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        return done.stdout.splitlines()
+
+    real = state("import sys, aws_lambda_powertools\n")
+    deferred = state("import sys, query_service.lambdas\n")
+    assert deferred[:-1] == real[:-1]
+    assert (real[-1], deferred[-1]) == ("True", "True" if debug == "1" else "False")

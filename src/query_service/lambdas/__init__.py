@@ -8,6 +8,7 @@ not every one Powertools has.
 from query_service.lambdas.deferred import defer
 
 DEFERRED = (
+    "aws_lambda_powertools",  # first: finding any of the others imports it
     "aws_lambda_powertools.event_handler",
     "aws_lambda_powertools.utilities.data_classes",
     "aws_lambda_powertools.utilities.batch",
