@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from query_service.domain.records import Platform, Status
 
@@ -36,8 +35,7 @@ NO_ERROR = "e"
 _COUNTER_PREFIXES = frozenset({STATUS_PREFIX, PLATFORM_PREFIX, ERROR_PREFIX})
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Scope:
+class Scope(NamedTuple):
     """What a counter counts: a transaction (``day`` None) or an application's day."""
 
     kind: str  # "tx" or "app"

@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from query_service.domain.queries import DeliveryQuery, FailQuery, ListQuery, TxQuery, UserQuery
 from query_service.domain.records import RECORD_FIELDS, MalformedRecord, Record
@@ -57,16 +56,14 @@ class StartKeyMismatch(ValueError):
     """A start key whose attributes are not this query's key attributes."""
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
+class Page(NamedTuple):
     records: list[Record]
     last_key: LastKey | None
     reads: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    index: str | None
+class _Plan(NamedTuple):
+    index_name: str | None
     key_names: tuple[str, ...]
     condition: str
     names: dict[str, str]
@@ -222,8 +219,8 @@ class ReadRepository:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        if plan.index is not None:
-            kwargs["IndexName"] = plan.index
+        if plan.index_name is not None:
+            kwargs["IndexName"] = plan.index_name
         if start is not None:
             kwargs["ExclusiveStartKey"] = to_item(start)
         response: dict[str, Any] = self._client.query(**kwargs)  # type: ignore[assignment]
