@@ -74,6 +74,8 @@ class Tables:
 def tables() -> Iterator[Tables]:
     # Not through monkeypatch: a test's own monkeypatch must be undone before this is.
     setattr(stream_processor, "dynamodb_client", _one_call_at_a_time(dynamodb_client))  # noqa: B010
+    # Each test is a new execution environment: no read item remembered from another's tables.
+    stream_processor._recent.cache_clear()
     try:
         with mock_aws():
             yield Tables()

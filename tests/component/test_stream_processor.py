@@ -276,12 +276,15 @@ def test_the_writer_threads_share_one_client(sp: Tables) -> None:
 def test_inserts_cost_one_write_and_a_modified_batch_one_read(
     sp: Tables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """In a new execution environment (nothing remembered): an insert is one write, a batch
+    of modifications one read and a write each."""
     monkeypatch.setattr(stream_processor, "_client", lambda: sp.client)
     inserts = [change("INSERT", new=command(user_id=f"u{i}"), seq=i) for i in range(10)]
     sp.calls.clear()
     assert run(*inserts) == []
     # One write each: the read item and its counters in one transaction.
     assert sp.calls == ["TransactWriteItems"] * 10
+    stream_processor._recent.cache_clear()  # a new execution environment: nothing remembered
     modifies = [
         change("MODIFY", new=command(user_id=f"u{i}", updated_at=T0 + 9), old=command(), seq=20 + i)
         for i in range(10)
@@ -293,6 +296,32 @@ def test_inserts_cost_one_write_and_a_modified_batch_one_read(
     sp.calls.clear()
     assert run(*inserts, *modifies) == []  # replayed: nothing written
     assert "PutItem" not in sp.calls and "TransactWriteItems" not in sp.calls
+
+
+def test_the_items_it_wrote_are_remembered_so_their_next_changes_are_not_read_first(
+    sp: Tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery's outcome after its SENT, in a later batch of the same environment: no
+    read (the remembered item is the one it wrote); a replay of both batches is read once,
+    to confirm that nothing is to be written, and writes nothing."""
+    monkeypatch.setattr(stream_processor, "_client", lambda: sp.client)
+    sent = [command(user_id=f"u{i}", status="SENT") for i in range(10)]
+    inserts = [change("INSERT", new=new, seq=i) for i, new in enumerate(sent)]
+    assert run(*inserts) == []
+    failed = {"status": "FAILED", "error_msg": "Device token invalid", "updated_at": T0 + 9}
+    modifies = [
+        change("MODIFY", new=old | failed, old=old, seq=20 + i) for i, old in enumerate(sent)
+    ]
+    sp.calls.clear()
+    assert run(*modifies) == []
+    assert sp.calls == ["TransactWriteItems"] * 10  # SENT -> FAILED moves counts; no read
+    by_user = {item["user_id"]: item for item in read_items(sp)}
+    assert [e["status"] for e in by_user["u3"]["events"]] == ["SENT", "FAILED"]
+    assert by_user["u3"]["failed_tx"] == by_user["u3"]["transaction_id"]
+    sp.calls.clear()
+    assert run(*inserts, *modifies) == []  # replayed
+    assert sp.calls == ["BatchGetItem"]  # "applied before" confirmed by one read, no write
+    assert {item["user_id"]: item for item in read_items(sp)} == by_user
 
 
 def test_an_api_gateway_event_is_refused_not_taken_for_an_empty_batch(sp: Tables) -> None:

@@ -85,6 +85,7 @@ def test_settings_come_from_the_environment_by_name() -> None:
             "CURSOR_SECRET": "key-0123456789",
             "NOTIFICATION_TABLE_NAME": "records-test",
             "RETENTION_DAYS": "30",
+            "PROJECTION_CACHE_ITEMS": "0",
             "UNRELATED": "ignored",
         }
     )
@@ -94,6 +95,8 @@ def test_settings_come_from_the_environment_by_name() -> None:
     assert settings.cursor_keys() == [b"key-0123456789"]
     assert settings.notification_table_name == "records-test"
     assert settings.retention_days == 30
+    assert settings.projection_cache_items == 0  # the Stream Processor remembers nothing
+    assert Settings().projection_cache_items == 20_000
     assert settings.command_table_name == "command-records"  # not set: the default
     assert Settings.from_environ({}) == Settings()
 
@@ -118,6 +121,8 @@ def test_get_settings_reads_this_process_environment(monkeypatch: pytest.MonkeyP
         ({"RETENTION_DAYS": "90d"}, "RETENTION_DAYS='90d' is not a whole number of days"),
         ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS=0 is out of range"),
         ({"RETENTION_DAYS": "36501"}, "RETENTION_DAYS=36501 is out of range"),
+        ({"PROJECTION_CACHE_ITEMS": "lots"}, "PROJECTION_CACHE_ITEMS='lots' is not a whole"),
+        ({"PROJECTION_CACHE_ITEMS": "-1"}, "PROJECTION_CACHE_ITEMS=-1 is out of range"),
         ({"ENVIRONMENT": "prod"}, "ENVIRONMENT='prod' is not one of development, test, production"),
         ({"INTERNAL_API_AUTH": "sigv4"}, "INTERNAL_API_AUTH='sigv4' is not one of none, iam"),
         ({"CONSOLE_AUTH": "cognito"}, "CONSOLE_AUTH='cognito' is not one of none, alb"),

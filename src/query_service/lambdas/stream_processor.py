@@ -11,6 +11,11 @@ The records of a batch are written concurrently (``WRITE_CONCURRENCY`` at a time
 changes still in stream order: a batch costs about one write's latency per
 ``WRITE_CONCURRENCY`` records instead of one per record, which is what bounds how fast the
 read side follows a busy shard.
+
+The items it writes are remembered across batches (``RecentItems``, PROJECTION_CACHE_ITEMS
+of them, per execution environment: a new one, or a restarted poller, starts with none), so
+that only the changes of deliveries it has not seen lately cost the batch's read
+(storage/projector.py says why a remembered item is as safe to decide from as a read one).
 """
 
 from __future__ import annotations
@@ -42,7 +47,13 @@ from query_service.logs import configure_logging
 from query_service.metrics import publish
 from query_service.storage.dynamo import dynamodb_client
 from query_service.storage.projection import Change, ReadKey, stream_version
-from query_service.storage.projector import Projector, Stored, WriteConflict, projector_for
+from query_service.storage.projector import (
+    Projector,
+    RecentItems,
+    Stored,
+    WriteConflict,
+    projector_for,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -72,14 +83,22 @@ class UnprojectableRecord(ValueError):
 def _client() -> DynamoDBClient:
     settings = get_settings()
     settings.check_production(TIER)
-    return dynamodb_client(settings)
+    # Its requests are items built by to_item: botocore's walk over every attribute of each
+    # (a timeline is a list of maps) before sending was about a tenth of the writer threads'
+    # CPU in a profile (cProfile, one writer thread).
+    return dynamodb_client(settings, validate=False)
+
+
+@cache
+def _recent() -> RecentItems:
+    return RecentItems(get_settings().projection_cache_items)
 
 
 make_before_snapshot(_client)  # under SnapStart, in the snapshot (snapstart.py)
 
 
 def _projector(client: DynamoDBClient) -> Projector:
-    return projector_for(client, get_settings())
+    return projector_for(client, get_settings(), _recent())
 
 
 def _keys(record: DynamoDBRecord) -> dict[str, Any]:
@@ -151,14 +170,14 @@ def apply_record(record: DynamoDBRecord, projector: Projector, known: Known) -> 
 
 
 def preload(projector: Projector, records: list[dict[str, Any]]) -> Known:
-    """The read items a batch's modifications and removals touch, in one consistent read;
-    empty if that read fails (each change then reads its own item, and fails alone if it
-    cannot)."""
+    """The read items a batch's changes must read (``Projector.needs_read``: its
+    modifications and removals of items not remembered), in one consistent read; empty if
+    that read fails (each change then reads its own item, and fails alone if it cannot)."""
     keys = []
     for raw in records:
         with contextlib.suppress(UnprojectableRecord, MalformedRecord):
             change = change_of(DynamoDBRecord(raw))
-            if not change.inserts:  # an insert is written without a read
+            if projector.needs_read(change):
                 keys.append(change.key)
     if not keys:
         return {}

@@ -26,12 +26,15 @@ if TYPE_CHECKING:
 AttributeValue = dict[str, Any]
 
 
-def _client_kwargs(settings: Settings, timeout: float, max_attempts: int = 3) -> dict[str, Any]:
+def _client_kwargs(
+    settings: Settings, timeout: float, max_attempts: int = 3, validate: bool = True
+) -> dict[str, Any]:
     config = Config(
         connect_timeout=min(timeout, 3.0),
         read_timeout=timeout,
         retries={"mode": "standard", "max_attempts": max_attempts},
         max_pool_connections=64,
+        parameter_validation=validate,
     )
     kwargs: dict[str, Any] = {"region_name": settings.aws_default_region, "config": config}
     if settings.dynamodb_endpoint_url:
@@ -43,15 +46,19 @@ def _client_kwargs(settings: Settings, timeout: float, max_attempts: int = 3) ->
 
 
 def dynamodb_client(
-    settings: Settings, *, timeout: float = 5.0, max_attempts: int = 3
+    settings: Settings, *, timeout: float = 5.0, max_attempts: int = 3, validate: bool = True
 ) -> DynamoDBClient:
     """One client per execution environment; callers cache it.
 
     ``max_attempts`` counts botocore's own retries (throttling, 5xx): the read path keeps it
     low, because the tiers in front of it have a deadline and retries of their own.
+    ``validate=False`` skips botocore's check of each request against the service model
+    before sending it (DynamoDB checks it anyway, and answers ValidationException): for a
+    caller whose requests are built by ``to_item`` alone, where walking every attribute of
+    an item again is pure cost.
     """
     client = botocore.session.get_session().create_client(
-        "dynamodb", **_client_kwargs(settings, timeout, max_attempts)
+        "dynamodb", **_client_kwargs(settings, timeout, max_attempts, validate)
     )
     return cast("DynamoDBClient", client)
 

@@ -150,6 +150,15 @@ def _updated_at(image: Mapping[str, Any]) -> int:
     return Record.from_mapping(image).updated_at
 
 
+def applied_before(stored: Mapping[str, Any] | None, change: Change) -> bool:
+    """Whether ``change`` leaves ``stored`` as it is (``transition`` writes nothing): it was
+    applied before (its version is not above the stored one), or it removes an item that
+    is not there."""
+    if stored is None:
+        return change.new is None
+    return str(stored.get("version", "")) >= change.version
+
+
 def transition(stored: dict[str, Any] | None, change: Change, retention_days: int) -> Transition:
     """What the read item ``stored`` becomes after ``change`` (ARCHITECTURE §5).
 
@@ -162,7 +171,7 @@ def transition(stored: dict[str, Any] | None, change: Change, retention_days: in
       missed, such as one that failed while a later one of the same delivery succeeded).
     """
     key = change.key
-    if stored is not None and stored.get("version", "") >= change.version:
+    if applied_before(stored, change):
         return Transition(key, stored, stored)
     if change.new is None:
         return Transition(key, stored, None)
