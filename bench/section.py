@@ -48,6 +48,10 @@ class Plan:
     stats_sizes: tuple[int, ...] = (100, 10_000)
     stats_requests: int = 300
     stats_projection_transactions: int = 20
+    # the projection alone: 100 users x N transactions (about 8,200 stream records at 40), rounds
+    # counted after one that warms DynamoDB Local up
+    projection_transactions: int = 40
+    projection_rounds: int = 2
 
     @classmethod
     def quick(cls) -> Plan:
@@ -66,6 +70,8 @@ class Plan:
             stats_sizes=(100, 1_000),
             stats_requests=50,
             stats_projection_transactions=2,
+            projection_transactions=2,
+            projection_rounds=1,
         )
 
 

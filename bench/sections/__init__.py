@@ -7,7 +7,17 @@ Each module's ``SECTION`` measures its part of the run and renders it (see
 from __future__ import annotations
 
 from bench.section import Results, Section
-from bench.sections import chain, cold_start, console, floor, profile, scale, statistics, tools
+from bench.sections import (
+    chain,
+    cold_start,
+    console,
+    floor,
+    profile,
+    projection,
+    scale,
+    statistics,
+    tools,
+)
 from bench.stats import Target
 
 SECTIONS: tuple[Section, ...] = (
@@ -16,6 +26,7 @@ SECTIONS: tuple[Section, ...] = (
     floor.SECTION,
     scale.SECTION,
     statistics.SECTION,
+    projection.SECTION,
     cold_start.SECTION,
     profile.SECTION,
     console.SECTION,

@@ -14,7 +14,7 @@ import pytest
 from bench.procs import Usage, children, cmdline, tier_of
 from bench.report import render_markdown
 from bench.section import BODIES
-from bench.sections import cold_start, evaluate_targets
+from bench.sections import cold_start, evaluate_targets, projection
 from bench.sections.cold_start import heaviest_imports
 from bench.sections.profile import top_frames
 from bench.sections.scale import HOT_CAMPAIGN, HOT_USER, scale_records
@@ -357,3 +357,37 @@ def test_the_stats_query_is_held_to_the_user_querys_median_at_both_sizes() -> No
     assert targets["stats p50 / user p50 (c=10)"].met is False
     assert targets["stats p50, 10,000 / 100 deliveries"].measured == round(27 / 21, 3)
     assert "| on | 2,000 | 9.0 | 5.0 | 7.0 |" in render_markdown(document, document, [])
+
+
+def test_the_projection_is_held_to_its_cpu_per_record_before_timelines() -> None:
+    before = projection.BEFORE_CPU_MS_PER_RECORD
+
+    def round_(cpu: float) -> dict[str, Any]:
+        return {
+            "records": 8214,
+            "seconds": 60.0,
+            "records_per_s": 136.9,
+            "stream_cpu_ms_per_record": cpu / 2,
+            "dynamodb_cpu_ms_per_record": cpu / 2,
+            "cpu_ms_per_record": cpu,
+            "load_1min": [3.0, 4.0],
+        }
+
+    def section(cpu: float) -> dict[str, Any]:
+        return {
+            "users": 100,
+            "transactions": 40,
+            "rounds": [round_(3 * cpu), round_(cpu), round_(cpu)],  # round 0: the warm-up
+            "cpu_ms_per_record": cpu,
+            "before_cpu_ms_per_record": before,
+        }
+
+    [met] = projection.targets({"projection": section(1.05 * before)})
+    assert (met.measured, met.limit, met.unit, met.met) == (1.05, 1.10, "x", True)
+    [missed] = projection.targets({"projection": section(1.15 * before)})
+    assert (missed.measured, missed.met) == (1.15, False)
+    assert projection.targets({})[0].met is None  # not measured: not a pass
+    lines = projection.render(section(4.0))
+    assert any("**4.0 ms**" in line for line in lines)
+    assert "| 1 | 8,214 | 60.0 | 136.9 | 2.00 | 2.00 | 4.00 | 3.0 -> 4.0 |" in lines
+    assert projection.render({"skipped": "no Java"}) == ["Not measured: no Java."]
