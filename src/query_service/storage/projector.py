@@ -216,11 +216,10 @@ class Projector:
         """
         key = change.key
         confirmed = True  # ``before`` is what a consistent read returned
-        remembered, item = self._remembered(key)
         if key in known:
             before = known[key]
-        elif remembered:
-            before, confirmed = item, False
+        elif (remembered := self._remembered(key))[0]:
+            before, confirmed = remembered[1], False
         elif change.inserts:
             before = None  # the usual case, checked by the write's condition: no read
         else:
