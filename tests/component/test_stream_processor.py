@@ -220,6 +220,48 @@ def test_unprojectable_changes_are_batch_item_failures(sp: Tables, record: dict[
     assert read_items(sp) == []
 
 
+def _with_image_attribute(name: str, value: object, seq: int) -> dict[str, Any]:
+    record = change("MODIFY", new=command(), old=command(), seq=seq)
+    record["dynamodb"]["NewImage"][name] = value
+    return record
+
+
+def test_images_it_cannot_read_fail_alone_in_a_modified_batch(sp: Tables) -> None:
+    """Attribute values no image can hold (a number that is none, a map that is text, a
+    value that is no attribute) fail their own record, while the batch's read and the
+    other records go ahead."""
+    bad = [
+        _with_image_attribute("created_at", {"N": "soon"}, 1),
+        _with_image_attribute("notification_title", {"M": "text"}, 2),
+        _with_image_attribute("updated_at", "1700000000000", 3),
+    ]
+    good = change("MODIFY", new=command(user_id="u_ok"), old=command(user_id="u_ok"), seq=4)
+    assert run(*bad, good) == [f"{i:021d}" for i in (1, 2, 3)]
+    assert [item["user_id"] for item in read_items(sp)] == ["u_ok"]
+
+
+def test_each_record_is_decoded_once_per_batch(sp: Tables, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's read needs the changes before the writer threads do: they share one
+    decoding of each record (a stream image decoded twice was a tenth of the tier's CPU)."""
+    decoded: list[str] = []
+    change_of = stream_processor.change_of
+
+    def counted(record: dict[str, Any]) -> Any:
+        decoded.append(record["dynamodb"]["SequenceNumber"])
+        return change_of(record)
+
+    monkeypatch.setattr(stream_processor, "change_of", counted)
+    stream_processor._recent.cache_clear()  # nothing remembered: the modifications are read
+    batch = [
+        change("MODIFY", new=command(user_id=f"u{i}"), old=command(user_id=f"u{i}"), seq=i)
+        for i in range(6)
+    ]
+    poison = change("INSERT", new=command(user_id="u_bad", status="LOST"), seq=9)
+    assert run(*batch, poison) == [f"{9:021d}"]
+    assert sorted(decoded) == sorted(r["dynamodb"]["SequenceNumber"] for r in [*batch, poison])
+    assert len(read_items(sp)) == 6
+
+
 def test_a_missing_read_table_fails_the_records_for_retry(sp: Tables) -> None:
     sp.client.delete_table(TableName="notification-records")
     assert run(change("INSERT", new=command())) == [f"{1:021d}"]

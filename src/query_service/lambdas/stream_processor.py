@@ -26,6 +26,7 @@ import contextvars
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,7 @@ from query_service.domain.records import MalformedRecord
 from query_service.lambdas.snapstart import make_before_snapshot
 from query_service.logs import configure_logging
 from query_service.metrics import publish
-from query_service.storage.dynamo import dynamodb_client
+from query_service.storage.dynamo import dynamodb_client, from_item
 from query_service.storage.projection import Change, ReadKey, stream_version
 from query_service.storage.projector import (
     Projector,
@@ -101,22 +102,42 @@ def _projector(client: DynamoDBClient) -> Projector:
     return projector_for(client, get_settings(), _recent())
 
 
-def _keys(record: DynamoDBRecord) -> dict[str, Any]:
-    keys = record.dynamodb.keys if record.dynamodb else None
-    return dict(keys or {})
+def _raw_keys(record: Mapping[str, Any]) -> object:
+    """The command record's key as the stream has it (typed attribute values)."""
+    stream = record.get("dynamodb")
+    return stream.get("Keys") if isinstance(stream, Mapping) else None
 
 
-def change_of(record: DynamoDBRecord) -> Change:
-    """The change a stream record carries; UnprojectableRecord saying why if none."""
-    stream = record.dynamodb
-    if stream is None:
+def _keys(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The command record's key, for the logs (plain values; none if unreadable)."""
+    keys = _raw_keys(record)
+    with contextlib.suppress(*_UNREADABLE):
+        return from_item(keys) if isinstance(keys, Mapping) else {}
+    return {}
+
+
+# What decoding an image can raise on attribute values it cannot hold (a number that is
+# not one, a map that is a string, ...): the record is unprojectable, never a crash.
+_UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, ArithmeticError)
+
+
+def _image(stream: Mapping[str, Any], name: str) -> dict[str, Any]:
+    image = stream.get(name)
+    return from_item(image) if image else {}
+
+
+def change_of(record: Mapping[str, Any]) -> Change:
+    """The change a stream record (as Lambda hands it over) carries; UnprojectableRecord
+    saying why if none."""
+    stream = record.get("dynamodb")
+    if not isinstance(stream, Mapping):
         raise UnprojectableRecord("stream record without a dynamodb section")
     name = str(record.get("eventName") or "")
     try:
-        version = stream_version(stream.sequence_number)
-        old = dict(stream.old_image or {}) or None
+        version = stream_version(stream.get("SequenceNumber"))
+        old = _image(stream, "OldImage") or None
         if name in {"INSERT", "MODIFY"}:
-            new = dict(stream.new_image or {})
+            new = _image(stream, "NewImage")
             if not new:
                 raise UnprojectableRecord("no NewImage: the stream must be NEW_AND_OLD_IMAGES")
             return Change(version, new, old)
@@ -126,16 +147,52 @@ def change_of(record: DynamoDBRecord) -> Change:
             return Change(version, None, old)
     except MalformedRecord as exc:
         raise UnprojectableRecord(f"{exc.field}: {exc.reason}") from None
-    except (TypeError, ValueError) as exc:  # an attribute value the images cannot hold
+    except _UNREADABLE as exc:  # an attribute value the images cannot hold
         raise UnprojectableRecord(f"image not readable: {type(exc).__name__}") from None
     raise UnprojectableRecord(f"unknown eventName {name or None}")
 
 
-def project_change(record: DynamoDBRecord, projector: Projector, known: Known) -> str:
-    """Apply one stream record to the read table; returns what was done (for the log)."""
-    change = change_of(record)
+class Batch:
+    """One invocation's shared state: each record's change, decoded once (``preload``
+    needs them before the writer threads do), the read items known so far, and the
+    locks that keep one key's changes in stream order (asyncio locks belong to the event
+    loop that uses them, and Powertools runs one per invocation)."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self._changes: dict[int, tuple[Mapping[str, Any], Change | UnprojectableRecord]] = {}
+        for raw in records:
+            self._changes[id(raw)] = (raw, _decoded(raw))
+        self.known: Known = {}
+        self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def changes(self) -> list[Change]:
+        """The records' changes that can be projected, in stream order."""
+        return [c for _, c in self._changes.values() if isinstance(c, Change)]
+
+    def change(self, record: Mapping[str, Any]) -> Change:
+        """The change ``record`` carries (decoded when the batch was), or the
+        UnprojectableRecord saying why it carries none."""
+        entry = self._changes.get(id(record))
+        outcome = entry[1] if entry is not None and entry[0] is record else _decoded(record)
+        if isinstance(outcome, UnprojectableRecord):
+            raise UnprojectableRecord(*outcome.args)
+        return outcome
+
+
+def _decoded(record: object) -> Change | UnprojectableRecord:
+    if not isinstance(record, Mapping):
+        return UnprojectableRecord("not a stream record")
     try:
-        step = projector.apply(change, known)
+        return change_of(record)
+    except UnprojectableRecord as exc:
+        return exc
+
+
+def project_change(record: Mapping[str, Any], projector: Projector, batch: Batch) -> str:
+    """Apply one stream record to the read table; returns what was done (for the log)."""
+    change = batch.change(record)
+    try:
+        step = projector.apply(change, batch.known)
     except MalformedRecord as exc:
         raise UnprojectableRecord(f"{exc.field}: {exc.reason}") from None
     if not step.changed:
@@ -145,14 +202,15 @@ def project_change(record: DynamoDBRecord, projector: Projector, known: Known) -
     return "projected" if step.after["updated_at"] == change.image.get("updated_at") else "joined"
 
 
-def apply_record(record: DynamoDBRecord, projector: Projector, known: Known) -> None:
+def apply_record(record: Mapping[str, Any], projector: Projector, batch: Batch) -> None:
     """Project one change, logging why it could not be (never its secrets)."""
+    event_id = record.get("eventID")
     try:
-        outcome = project_change(record, projector, known)
+        outcome = project_change(record, projector, batch)
     except UnprojectableRecord as exc:
         log.error(
             "record not projected",
-            extra={"event_id": record.event_id, "keys": _keys(record), "reason": str(exc)},
+            extra={"event_id": event_id, "keys": _keys(record), "reason": str(exc)},
         )
         raise
     except (ClientError, WriteConflict) as error:
@@ -163,58 +221,55 @@ def apply_record(record: DynamoDBRecord, projector: Projector, known: Known) -> 
         )
         log.error(
             "read table write failed",
-            extra={"event_id": record.event_id, "keys": _keys(record), "error_code": code},
+            extra={"event_id": event_id, "keys": _keys(record), "error_code": code},
         )
         raise
-    log.debug("record applied", extra={"event_id": record.event_id, "outcome": outcome})
+    log.debug("record applied", extra={"event_id": event_id, "outcome": outcome})
 
 
-def preload(projector: Projector, records: list[dict[str, Any]]) -> Known:
-    """The read items a batch's changes must read (``Projector.needs_read``: its
-    modifications and removals of items not remembered), in one consistent read; empty if
-    that read fails (each change then reads its own item, and fails alone if it cannot)."""
+def preload(projector: Projector, batch: Batch) -> None:
+    """Read the items the batch's changes must read (``Projector.needs_read``: its
+    modifications and removals of items not remembered) into ``batch.known``, in one
+    consistent read; none if that read fails (each change then reads its own item, and
+    fails alone if it cannot)."""
     keys = []
-    for raw in records:
-        with contextlib.suppress(UnprojectableRecord, MalformedRecord):
-            change = change_of(DynamoDBRecord(raw))
+    for change in batch.changes():
+        with contextlib.suppress(MalformedRecord):
             if projector.needs_read(change):
                 keys.append(change.key)
     if not keys:
-        return {}
+        return
     try:
-        return projector.load(keys)
+        batch.known.update(projector.load(keys))
     except (ClientError, BotoCoreError) as error:
         log.warning("could not read the batch's read items at once", exc_info=error)
-        return {}
+
+
+def _lock_name(record: Mapping[str, Any]) -> str:
+    """One name per command record key, as the stream has it (no decoding)."""
+    keys = _raw_keys(record)
+    return repr(sorted(keys.items())) if isinstance(keys, Mapping) else repr(keys)
 
 
 async def _apply_in_stream_order(
-    record: DynamoDBRecord,
-    *,
-    projector: Projector,
-    known: Known,
-    locks: defaultdict[str, asyncio.Lock],
+    record: DynamoDBRecord, *, projector: Projector, batch: Batch
 ) -> None:
     """One writer thread per record; the changes of one key wait for each other."""
-    async with locks[repr(sorted(_keys(record).items()))]:
+    raw = record.raw_event
+    async with batch.locks[_lock_name(raw)]:
         call = contextvars.copy_context().run  # the request id reaches the writer's logs
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(_writers, call, apply_record, record, projector, known)
+        await loop.run_in_executor(_writers, call, apply_record, raw, projector, batch)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
     projector = _projector(_client())
     records = event.get("Records", [])
-    # The writer threads are handed one projector, the batch's read items and this
-    # invocation's locks (asyncio locks belong to the event loop that uses them, and
-    # Powertools runs one per invocation).
-    handler = partial(
-        _apply_in_stream_order,
-        projector=projector,
-        known=preload(projector, records),
-        locks=defaultdict(asyncio.Lock),
-    )
+    batch = Batch(records if isinstance(records, list) else [])
+    preload(projector, batch)
+    # The writer threads are handed one projector and the batch.
+    handler = partial(_apply_in_stream_order, projector=projector, batch=batch)
     response = async_process_partial_response(event, handler, processor, context)
     failures = len(response.get("batchItemFailures", []))
     log.info("batch processed", extra={"records": len(records), "failures": failures})
