@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 from unittest import mock
 
@@ -152,3 +153,25 @@ def test_a_cursor_from_a_differently_filtered_query_is_a_400(lam: Tables) -> Non
     response = call("/query/user", other)
     assert response["statusCode"] == 400
     assert body(response)["errors"][0]["field"] == "cursor"
+
+
+def test_the_request_line_says_how_many_items_and_reads(
+    lam: Tables, caplog: pytest.LogCaptureFixture
+) -> None:
+    lam.put(*(command(transaction_id=f"tx_{i}", created_at=T0 + i) for i in range(3)))
+    with caplog.at_level(logging.INFO, logger="query_service.lambdas.query_result"):
+        call("/query/user", {"user_id": "test_user_001", "limit": 2})
+    [line] = [r for r in caplog.records if r.name == "query_service.lambdas.query_result"]
+    assert line.getMessage() == "request"
+    assert (line.status, line.items, line.reads) == (200, 2, 1)  # type: ignore[attr-defined]
+
+
+def test_powertools_inspects_the_request_middleware_once(lam: Tables) -> None:
+    """A middleware's signature is looked at for the first request, not for each."""
+    from aws_lambda_powertools.event_handler import api_gateway
+
+    real = api_gateway._find_request_param_name
+    with mock.patch.object(api_gateway, "_find_request_param_name", side_effect=real) as seen:
+        for _ in range(3):
+            assert call("/query/user", {"user_id": "test_user_001"})["statusCode"] == 200
+    assert seen.call_count <= 1

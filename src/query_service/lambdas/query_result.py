@@ -49,8 +49,10 @@ log = app.log
 @cache
 def _client() -> DynamoDBClient:
     """One DynamoDB client (and connection pool) for both read models. One retry in
-    botocore: the ECS handler and the Query Lambda have deadlines of their own."""
-    return dynamodb_client(app.settings(), max_attempts=2)
+    botocore: the ECS handler and the Query Lambda have deadlines of their own. Requests
+    are not checked against the service model before sending (DynamoDB checks them, and a
+    query reaches here parsed and normalised): that walk was ~5 % of the handler's CPU."""
+    return dynamodb_client(app.settings(), max_attempts=2, validate=False)
 
 
 @cache
@@ -97,14 +99,11 @@ def run_query(kind: str) -> Answer:
     except StoredRecordError:
         raise Problem(INTERNAL_ERROR, "A stored record could not be read.") from None
     next_cursor = _codec().encode(query.scope(), page.last_key) if page.last_key else None
-    log.info(
-        "query served",
-        extra={"route": f"/query/{kind}", "items": len(page.records), "reads": page.reads},
-    )
     return Answer(
         200,
         {"items": [r.to_dict() for r in page.records], "next_cursor": next_cursor},
         metrics={"ItemsReturned": len(page.records)},
+        logged={"items": len(page.records), "reads": page.reads},
     )
 
 
@@ -117,8 +116,12 @@ def _delivery(query: DeliveryQuery) -> Answer:
     except StoredRecordError:
         raise Problem(INTERNAL_ERROR, "A stored record could not be read.") from None
     items = [] if found is None else [found.to_dict()]
-    log.info("query served", extra={"route": "/query/delivery", "items": len(items)})
-    return Answer(200, {"items": items, "next_cursor": None}, metrics={"ItemsReturned": len(items)})
+    return Answer(
+        200,
+        {"items": items, "next_cursor": None},
+        metrics={"ItemsReturned": len(items)},
+        logged={"items": len(items)},
+    )
 
 
 def _statistics(query: StatsQuery) -> Answer:
@@ -129,7 +132,6 @@ def _statistics(query: StatsQuery) -> Answer:
             stats = _stats().application(query.ap_id or "", query.normalised()["days"])
     except (ClientError, BotoCoreError) as error:
         raise _dynamodb_problem(error) from None
-    log.info("query served", extra={"route": "/query/stats"})
     return Answer(200, {"stats": stats})
 
 
