@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import io
+import logging
 import threading
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from query_service.local.gateway import GatewayApp, GatewaySpec, Resource
+from query_service.logs import JsonFormatter
 
 SPEC = GatewaySpec(
     "test",
@@ -139,3 +143,24 @@ def test_a_handler_past_the_integration_timeout_is_504() -> None:
     assert response.status_code == 504
     assert response.json() == {"message": "Endpoint request timed out"}
     assert answered_first
+
+
+def test_each_integration_leaves_one_json_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's line, as a developer greps it: tier, route, status, both ids."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("gateway_test", "query-service"))
+    gateway_log = logging.getLogger("query_service.gateway")
+    monkeypatch.setattr(gateway_log, "handlers", [handler])
+    monkeypatch.setattr(gateway_log, "propagate", False)
+    monkeypatch.setattr(gateway_log, "level", logging.INFO)
+    with gateway(echo) as api:
+        response = api.post("/query/user", content=b"{}", headers={"X-Request-ID": "r-42"})
+        api.post("/nowhere", content=b"{}")
+    ok, missing = (orjson.loads(line) for line in stream.getvalue().splitlines())
+    assert ok["message"] == "integration" and ok["tier"] == "gateway_test"
+    assert (ok["method"], ok["route"], ok["status"]) == ("POST", "/query/user", 200)
+    assert ok["request_id"] == "r-42"
+    assert ok["apigw_request_id"] == response.headers["x-amzn-requestid"]
+    assert ok["latency_ms"] >= 0
+    assert (missing["route"], missing["status"], missing["request_id"]) == ("/nowhere", 403, None)

@@ -24,7 +24,7 @@ from query_service.config import Settings, Tier, get_settings
 from query_service.deadlines import ANSWER_RESERVE_S, DEADLINE_HEADER, caller_deadline
 from query_service.domain.errors import PROBLEM_CONTENT_TYPE, Problem
 from query_service.domain.routes import route_label
-from query_service.logs import accept_request_id, configure_logging, request_id_var
+from query_service.logs import accept_request_id, configure_logging, log_fields, request_id_var
 from query_service.metrics import publish, status_counts
 
 
@@ -175,9 +175,11 @@ class Resolver(APIGatewayRestResolver):
             response.headers["X-Request-ID"] = request_id
             latency_ms = (time.perf_counter() - started) * 1000
             answer = response if isinstance(response, Answer) else None
-            self.log.info(
+            log_fields(
+                self.log,
+                logging.INFO,
                 "request",
-                extra={
+                {
                     "method": event.http_method,
                     "route": event.path,
                     "status": response.status_code,

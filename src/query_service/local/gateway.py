@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from query_service.local.lambda_runtime import LambdaContext
 from query_service.local.proxy_integration import MalformedProxyResponse, build_event, to_response
+from query_service.logs import log_fields
 
 log = logging.getLogger("query_service.gateway")
 
@@ -147,9 +148,11 @@ class GatewayApp:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         response = await self._handle(request, request_id)
-        log.info(
+        log_fields(
+            log,
+            logging.INFO,
             "integration",
-            extra={
+            {
                 "tier": self.tier,
                 "method": request.method,
                 "route": request.url.path,
