@@ -341,10 +341,11 @@ def compare(results: Results, before: Results) -> list[list[Any]]:
 
 
 def plots(results: Results, out: Path, stamp: str) -> list[Path]:
-    """The chain's throughput by concurrency beside each forwarder's."""
+    """The chain's throughput by concurrency (if the run measured it) beside each forwarder's."""
     fig, (ax, bars) = new_figure(2, (11, 4.5))
+    chain = get(results, "chain", "runs") or []
     for path in ("/query/user", "/query/fail"):
-        runs = [r for r in results["chain"]["runs"] if r["path"] == path]
+        runs = [r for r in chain if r["path"] == path]
         ax.plot(
             [r["concurrency"] for r in runs],
             [r["throughput_rps"] for r in runs],

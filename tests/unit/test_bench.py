@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from bench.procs import Usage, children, cmdline, tier_of
-from bench.report import render_markdown
+from bench.report import render_markdown, render_plots
 from bench.section import BODIES
 from bench.sections import cold_start, evaluate_targets, projection
 from bench.sections.cold_start import heaviest_imports
@@ -391,3 +391,12 @@ def test_the_projection_is_held_to_its_cpu_per_record_before_timelines() -> None
     assert any("**4.0 ms**" in line for line in lines)
     assert "| 1 | 8,214 | 60.0 | 136.9 | 2.00 | 2.00 | 4.00 | 3.0 -> 4.0 |" in lines
     assert projection.render({"skipped": "no Java"}) == ["Not measured: no Java."]
+
+
+def test_the_floor_section_plots_without_the_chain(tmp_path: Path) -> None:
+    # `--sections floor` measures no chain: its plot must still be drawn, not raise KeyError.
+    document = _document(80.0, 100.0, 1.6)
+    del document["chain"]
+    paths = render_plots(document, tmp_path, document["timestamp"])
+    assert f"{document['timestamp']}-throughput.png" in [p.name for p in paths]
+    assert all(p.stat().st_size > 0 for p in paths)
