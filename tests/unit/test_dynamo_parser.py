@@ -8,7 +8,7 @@ from typing import Any
 import botocore.session
 import orjson
 import pytest
-from botocore.parsers import ResponseParserFactory
+from botocore.parsers import JSONParser, ResponseParserFactory
 
 from query_service.storage.dynamo import _DynamoDBParsers
 
@@ -100,3 +100,27 @@ def test_an_error_is_parsed_as_botocore_parses_it() -> None:
     theirs = ResponseParserFactory().create_parser("json").parse(_response(body, 400), shape)
     assert ours == theirs
     assert ours["Error"]["Code"] == "ProvisionedThroughputExceededException"
+
+
+def test_a_response_parsed_while_another_is_keeps_its_binary_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One client, so one parser, serves the Stream Processor's writer threads at once: a
+    # plain response parsed while a binary one is (here, at its first blob) must not make
+    # the binary one's later values be left as sent (base64 text instead of bytes).
+    parser = _DynamoDBParsers().create_parser("json")
+    shape = _shape("Query")
+    binary = {"Items": [BINARY, {**BINARY, "user_id": {"S": "u-4"}}], "Count": 2}
+    plain = {"Items": [EVERY_KIND], "Count": 1}
+    blob = JSONParser._handle_blob  # type: ignore[attr-defined]
+    meanwhile: list[Any] = []
+
+    def handle_blob(self: JSONParser, blob_shape: Any, value: str) -> bytes:
+        if not meanwhile:
+            meanwhile.append(parser.parse(_response(plain), shape))
+        return blob(self, blob_shape, value)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(JSONParser, "_handle_blob", handle_blob)
+    parsed = parser.parse(_response(binary), shape)
+    assert meanwhile[0]["Items"] == [EVERY_KIND]
+    assert [item["blob"] for item in parsed["Items"]] == [{"B": b"hello"}, {"B": b"hello"}]

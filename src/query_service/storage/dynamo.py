@@ -44,22 +44,25 @@ class _ItemsAsSent(JSONParser):
     (counts, capacity, errors) is still parsed by its shape.
     """
 
-    _plain = False
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Decided per response and held by no attribute: one client (and so one parser)
+        # serves the Stream Processor's writer threads at once.
+        self._whole = JSONParser(**kwargs)
 
-    def _do_parse(self, response: dict[str, Any], shape: Any) -> dict[str, Any]:
-        body = response["body"]
-        self._plain = not any(marker in body for marker in _NOT_PLAIN)
-        parsed: dict[str, Any] = super()._do_parse(response, shape)  # type: ignore[misc]
-        return parsed
+    def parse(self, response: Mapping[str, Any], shape: Any) -> Any:
+        if any(marker in response["body"] for marker in _NOT_PLAIN):
+            return self._whole.parse(response, shape)
+        return super().parse(response, shape)
 
     def _handle_map(self, shape: Any, value: dict[str, Any]) -> dict[str, Any]:
-        if self._plain and shape.value.name == "AttributeValue":
+        if shape.value.name == "AttributeValue":
             return value
         parsed: dict[str, Any] = super()._handle_map(shape, value)  # type: ignore[misc]
         return parsed
 
     def _handle_structure(self, shape: Any, value: Any) -> Any:
-        if self._plain and shape.name == "AttributeValue":
+        if shape.name == "AttributeValue":
             return value
         return super()._handle_structure(shape, value)  # type: ignore[misc]
 
