@@ -164,9 +164,15 @@ def test_health_is_forwarded(ecs: StubServer) -> None:
     assert ecs.seen[-1].path == "/health"
 
 
-def test_concurrent_invocations_keep_their_own_event_and_request_id(ecs: StubServer) -> None:
+def test_concurrent_invocations_keep_their_own_event_and_request_id(
+    ecs: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The local gateway runs a Lambda in many threads at once; Powertools keeps the
     current event on a class, so each invocation must still see only its own."""
+    # What is checked is whose answer each invocation gets, not how fast: the fixture's
+    # half-second deadline, met by a wide margin on a quiet machine, is not a margin on a
+    # loaded one (a CI run saw 6 of 200 answers go wrong here, unreported).
+    monkeypatch.setenv("REQUEST_TIMEOUT", "30")
 
     def echo(seen: Any) -> Reply:
         user = orjson.loads(seen.body)["user_id"]
@@ -174,12 +180,15 @@ def test_concurrent_invocations_keep_their_own_event_and_request_id(ecs: StubSer
 
     ecs.reply = echo
 
-    def one(i: int) -> bool:
+    def one(i: int) -> tuple[int, object, object, object] | None:
         response = invoke(
             "POST", "/query/user", {"user_id": f"u{i}"}, headers={"X-Request-ID": f"r{i}"}
         )
-        body = orjson.loads(response["body"])
-        return body.get("message") == f"u{i}" and response["headers"]["X-Request-ID"] == f"r{i}"
+        message = orjson.loads(response["body"]).get("message")
+        request_id = response["headers"].get("X-Request-ID")
+        if (message, request_id) == (f"u{i}", f"r{i}"):
+            return None
+        return i, response["statusCode"], message, request_id  # what went wrong, shown
 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads often, as a loaded gateway would
@@ -188,7 +197,8 @@ def test_concurrent_invocations_keep_their_own_event_and_request_id(ecs: StubSer
             answers = list(pool.map(one, range(200)))
     finally:
         sys.setswitchinterval(interval)
-    assert answers.count(True) == 200
+    assert [wrong for wrong in answers if wrong is not None] == []
+    assert len(ecs.seen) == 200
 
 
 def test_the_request_line_carries_the_upstream_time_even_when_the_call_failed(
