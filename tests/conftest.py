@@ -4,6 +4,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # Tests never touch a real AWS account, whatever the developer's shell holds.
 for _name in (
@@ -21,6 +22,12 @@ for _name in (
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "ap-southeast-1"
+
+# Property tests check what is computed, never how fast: hypothesis' default deadline (200 ms
+# per example) and its too-slow health check fail them on a loaded machine, which says
+# nothing about the code. Speed is make bench's business.
+settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("project")
 
 
 @pytest.fixture(autouse=True)
