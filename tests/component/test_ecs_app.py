@@ -27,7 +27,9 @@ def upstream() -> Iterator[StubServer]:
         yield stub
 
 
-def client_for(url: str, timeout: float = 1.0) -> TestClient:
+def client_for(url: str, timeout: float = 10.0) -> TestClient:
+    # No test here waits for a timeout: a generous deadline keeps a loaded machine from
+    # turning an answer into a 504 (a full run saw a 502 test get one at 1.0 s).
     return TestClient(create_app(Settings(internal_api_url=url, request_timeout=timeout)))
 
 
