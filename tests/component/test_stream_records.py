@@ -1,6 +1,7 @@
-"""GetRecords' records handed over as DynamoDB sends them (local/stream_events.py): the
-clients answer canned HTTP responses in DynamoDB Streams' wire format (botocore's
-``before-send`` returns them), so botocore's own parsing runs, without a server."""
+"""GetRecords' records handed over as DynamoDB sends them (storage/dynamo.py's streams
+client), beside a plain botocore client's: the clients answer canned HTTP responses in
+DynamoDB Streams' wire format (botocore's ``before-send`` returns them), so botocore's own
+parsing runs, without a server."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.session
 import orjson
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
 from query_service.config import Settings
-from query_service.local.stream_events import lambda_record, records_as_sent
-from query_service.storage.dynamo import dynamodb_streams_client
+from query_service.local.stream_events import lambda_record
+from query_service.storage.dynamo import _client_kwargs, dynamodb_streams_client
 
 ARN = "arn:aws:dynamodb:ddblocal:000000000000:table/commands/stream/2026-12-01T00:00:00.000"
 IMAGE = {
@@ -53,9 +55,12 @@ class _Body:
 
 
 def _client(status: int, body: dict[str, Any], *, as_sent: bool) -> Any:
-    streams = dynamodb_streams_client(Settings(dynamodb_endpoint_url="http://127.0.0.1:9"))
+    settings = Settings(dynamodb_endpoint_url="http://127.0.0.1:9")
     if as_sent:
-        records_as_sent(streams)
+        streams = dynamodb_streams_client(settings)
+    else:  # botocore's own parser, walking every attribute value's shape
+        kwargs = _client_kwargs(settings, 5.0)
+        streams = botocore.session.get_session().create_client("dynamodbstreams", **kwargs)
     headers = HTTPHeaders()
     headers["Content-Type"] = "application/x-amz-json-1.0"
     answer: Any = AWSResponse("http://127.0.0.1:9", status, headers, _Body(orjson.dumps(body)))

@@ -1,7 +1,7 @@
 """The stream records as Lambda hands them to the function, and its answer read back.
 
-``lambda_record`` shapes a GetRecords record as it appears in the Lambda event;
-``records_as_sent`` has a streams client hand GetRecords' records over as DynamoDB sent them;
+``lambda_record`` shapes a GetRecords record (as the streams client of storage/dynamo.py
+hands it over: as DynamoDB sent it) as it appears in the Lambda event;
 ``first_failure`` reads a partial batch response (``batchItemFailures``) as Lambda does.
 """
 
@@ -12,34 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 StreamRecord = dict[str, Any]
-
-
-def _records_unparsed(
-    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
-) -> None:
-    """``before-parse`` of GetRecords: take the records out of the body before botocore
-    walks them. Its parser visits every member of the AttributeValue shape for every
-    attribute of every image, to rebuild what the body already says (a tenth of the
-    local stream tier's CPU in a profile); Lambda hands the function the records in
-    DynamoDB's own JSON anyway (binary values base64-encoded, times as epoch numbers),
-    which is what the function reads. botocore still parses the rest of the answer, and
-    an error answer is left to it whole."""
-    if response_dict.get("status_code") != 200:
-        return
-    body = orjson.loads(response_dict["body"])
-    records = body.pop("Records", None) if isinstance(body, dict) else None
-    if isinstance(records, list):
-        customized_response_dict["Records"] = records
-        response_dict["body"] = orjson.dumps(body)
-
-
-def records_as_sent(streams: Any) -> None:
-    """Have ``streams`` (a DynamoDB Streams client) answer GetRecords with the records as
-    DynamoDB sent them, unparsed (``_records_unparsed`` says why)."""
-    streams.meta.events.register("before-parse.dynamodb-streams.GetRecords", _records_unparsed)
 
 
 def lambda_record(raw: Mapping[str, Any], stream_arn: str) -> StreamRecord:

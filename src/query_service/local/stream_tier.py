@@ -37,7 +37,6 @@ def _stop_on_signals() -> Iterator[Callable[[], bool]]:
 def serve(state_dir: Path, config: MappingConfig) -> None:
     """Poll the command table's stream until SIGINT/SIGTERM (one process of the stack)."""
     from query_service.config import get_settings
-    from query_service.local.stream_events import records_as_sent
     from query_service.logs import configure_logging
     from query_service.storage.dynamo import dynamodb_client, dynamodb_streams_client
 
@@ -52,7 +51,6 @@ def serve(state_dir: Path, config: MappingConfig) -> None:
     if not stream_arn:
         raise SystemExit(f"table {table} has no stream: enable NEW_AND_OLD_IMAGES")
     streams = dynamodb_streams_client(settings)
-    records_as_sent(streams)
     poller = StreamPoller(
         streams,
         stream_arn,
